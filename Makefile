@@ -1,0 +1,57 @@
+# freevrrpd — every set-up step lives here, so a fresh Debian machine needs only
+# `make demo` or `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SYSSTAMP := $(VENV)/.system-deps
+# Debian packages the tests and the lab use: real peers and packet dissection.
+DEB_PACKAGES := iproute2 keepalived tshark tcpdump procps iputils-ping
+
+.PHONY: all install system-deps lint test unit demo bench clean distclean
+
+all: install
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+# Installs missing Debian packages (needs root, as the lab does).
+$(SYSSTAMP): | $(STAMP)
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	touch $@
+
+system-deps: $(SYSSTAMP)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+unit: install
+	$(VENV)/bin/pytest -q tests/unit
+
+test: install system-deps lint
+	$(VENV)/bin/pytest -q --cov=freevrrpd.core --cov-report=term tests
+
+demo: install system-deps
+	$(PY) -m freevrrpd.demo
+
+bench: install system-deps
+	$(PY) -m bench.run
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage build *.egg-info
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,77 @@
+"""What the core asks the world to do.
+
+The state machine never acts; it returns these small frozen records and the
+daemon's adapters carry them out, in order.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class State(enum.Enum):
+    """RFC 5798 section 6.4 states, plus FAULT for "not eligible"."""
+
+    INITIALIZE = "INIT"
+    BACKUP = "BACKUP"
+    MASTER = "MASTER"
+    # Not eligible to be master: link down, address conflict, dependency failed.
+    # Behaves like Initialize towards the network (no adverts, no addresses).
+    FAULT = "FAULT"
+    STOPPED = "STOPPED"
+
+
+@dataclass(frozen=True)
+class SendAdvert:
+    """Send an advertisement with this priority (0 = resigning, RFC 5798 6.4.3)."""
+
+    priority: int
+
+
+@dataclass(frozen=True)
+class ClaimAddresses:
+    """Install the virtual addresses (and the virtual MAC when in use)."""
+
+
+@dataclass(frozen=True)
+class ReleaseAddresses:
+    """Remove the virtual addresses (and the virtual MAC when in use)."""
+
+
+@dataclass(frozen=True)
+class Announce:
+    """Gratuitous ARP / unsolicited NA for every virtual address (RFC 5798 6.4.1)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class RunHook:
+    """Run the transition script for ``new`` (``masterscript`` etc.)."""
+
+    new: State
+    old: State
+    priority: int
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A state change, for the log: says why and which priorities were involved."""
+
+    old: State
+    new: State
+    reason: str
+    priority: int
+    peer_priority: int | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    """Something an operator should read once: a misconfigured peer, a conflict."""
+
+    level: str  # "info" | "warning" | "error"
+    message: str
+
+
+Action = SendAdvert | ClaimAddresses | ReleaseAddresses | Announce | RunHook | Transition | Report

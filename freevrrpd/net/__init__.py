@@ -1,0 +1,1 @@
+"""Linux adapters around the core: capture, sending, netlink, announcements, probes."""
