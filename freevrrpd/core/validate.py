@@ -1,0 +1,101 @@
+"""Receive-side checks of an advert (RFC 5798 section 7.1, RFC 3768 section 7.1).
+
+Every dropped packet is counted by reason; a peer whose adverts disagree with
+our configuration is reported once per (peer, problem), not once per packet.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from freevrrpd.core.actions import Report
+from freevrrpd.core.packet import Advert, PacketError, decode, password_auth_data
+from freevrrpd.core.settings import IPAddress, RouterSettings
+
+AUTH_NAMES = {0: "none", 1: "simple text password", 2: "IP authentication header"}
+
+
+class Validator:
+    """Decodes and checks received adverts for one virtual router."""
+
+    def __init__(self, settings: RouterSettings, previous: Validator | None = None) -> None:
+        self.settings = settings
+        self.auth_type = 0
+        self.auth_data = bytes(8)
+        if settings.version == 2 and settings.password is not None:
+            self.auth_type, self.auth_data = 1, password_auth_data(settings.password)
+        self.ips = frozenset(settings.ips)
+        # Counters and the reported set survive a reload of the settings.
+        self.drops: Counter[str] = previous.drops if previous else Counter()
+        self._reported: set[tuple[IPAddress, str]] = previous._reported if previous else set()
+
+    def check(self, payload: bytes, src: IPAddress, dst: IPAddress, ttl: int,
+              primary_ip: IPAddress | None) -> tuple[Advert | None, list[Report]]:
+        """Return the advert if it passes every check, and the reports to log."""
+        s = self.settings
+        reports: list[Report] = []
+        if ttl != 255:
+            # RFC 5798 7.1: MUST verify that the IP TTL / Hop Limit is 255
+            # (the sender is on this link, nobody routed the packet here).
+            return self._drop("ttl", src, f"TTL {ttl}, not 255: packet was routed", reports)
+        try:
+            adv = decode(payload, src, dst, s.checksum_pseudo_header)
+        except PacketError as exc:
+            hint = self._checksum_hint(exc, payload, src, dst)
+            return self._drop(exc.reason, src, hint or str(exc), reports)
+        if adv.vrid != s.vrid:
+            return self._drop("vrid", None, "", reports)
+        if primary_ip is not None and src == primary_ip:
+            return self._drop("own", None, "", reports)
+        if adv.version != s.version:
+            return self._drop("version", src,
+                              f"sends VRRPv{adv.version}, we run VRRPv{s.version}", reports)
+        if s.version == 2:
+            # RFC 3768 7.1: the auth type MUST match the local one; a VRID without a
+            # password refuses authenticated packets too (the original accepted them).
+            if adv.auth_type != self.auth_type:
+                return self._drop(
+                    "auth_type", src,
+                    f"authentication {AUTH_NAMES.get(adv.auth_type, adv.auth_type)}, ours is "
+                    f"{AUTH_NAMES[self.auth_type]}", reports)
+            if self.auth_type == 1 and adv.auth_data != self.auth_data:
+                return self._drop("auth", src, "wrong password", reports)
+            if adv.interval_cs != s.advert_int_cs:
+                # RFC 3768 7.1: the advert interval MUST match, else discard.
+                return self._drop(
+                    "interval", src,
+                    f"advert interval {adv.interval_cs / 100:g} s, ours is "
+                    f"{s.advert_int_cs / 100:g} s", reports)
+        if frozenset(adv.addresses) != self.ips and adv.priority != 255:
+            # RFC 5798 7.1 / RFC 3768 7.1: a mismatching address list is logged and,
+            # unless the sender is the address owner, dropped.
+            theirs = ", ".join(str(a) for a in adv.addresses)
+            ours = ", ".join(str(a) for a in s.ips)
+            return self._drop("addresses", src,
+                              f"address list [{theirs}] differs from ours [{ours}]", reports)
+        return adv, reports
+
+    def _drop(self, reason: str, peer: IPAddress | None, detail: str,
+              reports: list[Report]) -> tuple[None, list[Report]]:
+        self.drops[reason] += 1
+        if peer is not None and (peer, reason) not in self._reported:
+            self._reported.add((peer, reason))
+            reports.append(Report(
+                "warning",
+                f"{self.settings.name}: misconfigured peer {peer}: {detail}"
+                f" (dropping its adverts, reason '{reason}'; reported once)"))
+        return None, reports
+
+    def _checksum_hint(self, exc: PacketError, payload: bytes, src: IPAddress,
+                       dst: IPAddress) -> str | None:
+        """Say so when a checksum fails only because of the pseudo-header mode."""
+        s = self.settings
+        if exc.reason != "checksum" or s.version != 3 or s.family != 4:
+            return None
+        try:
+            decode(payload, src, dst, not s.checksum_pseudo_header)
+        except PacketError:
+            return None
+        mode = "without" if s.checksum_pseudo_header else "with"
+        return (f"computes the VRRPv3 checksum {mode} the IPv4 pseudo-header; set "
+                f"checksumpseudoheader = {'no' if s.checksum_pseudo_header else 'yes'} to match")
