@@ -264,8 +264,10 @@ class Router:
         self.preempt_timer = None
         self.master_ip, self.master_priority = self.primary_ip, self.priority
         self.master_adver_int_cs = self.settings.advert_int_cs
-        # RFC 5798 6.4.1/6.4.2: send an advert, announce every address, start Adver_Timer.
-        actions: list[Action] = [ClaimAddresses(), SendAdvert(self.priority)]
+        # RFC 5798 6.4.1/6.4.2: send an advert, announce every address, start
+        # Adver_Timer.  The advert goes first: it silences the other backups
+        # while the addresses are being installed.
+        actions: list[Action] = [SendAdvert(self.priority), ClaimAddresses()]
         self.sent += 1
         self.adver_timer = now + self.settings.advert_int
         # We announce now; a resignation from the old master in the same breath

@@ -359,7 +359,7 @@ def test_hooks_and_order_of_actions_on_becoming_master() -> None:
     r = Router(settings(priority=255), ip_address("192.0.2.1"))
     actions = r.start(0)
     kinds = [type(a) for a in actions]
-    assert kinds[:2] == [ClaimAddresses, SendAdvert]
+    assert kinds[:2] == [SendAdvert, ClaimAddresses]
     assert RunHook(State.MASTER, State.INITIALIZE, 255) in actions
     assert Announce in kinds
     shutdown = r.shutdown(1)

@@ -1,0 +1,60 @@
+"""The ``freevrrpd`` command line: the original's flags plus a few of our own."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from freevrrpd import __version__
+from freevrrpd.config import ConfigError, load_config, summary
+
+DEFAULT_CONFIG = "/etc/freevrrpd.conf"
+DEFAULT_PIDFILE = "/run/freevrrpd.pid"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="freevrrpd",
+        description="VRRPv2/VRRPv3 daemon (RFC 3768, RFC 5798), "
+        "config-compatible with FreeBSD's freevrrpd.",
+    )
+    p.add_argument("-f", dest="config", default=DEFAULT_CONFIG, metavar="FILE",
+                   help=f"configuration file (default {DEFAULT_CONFIG}; *.yaml/*.yml read as YAML)")
+    p.add_argument("-F", dest="foreground", action="store_true",
+                   help="stay in the foreground and log to stderr")
+    p.add_argument("-c", dest="chroot", metavar="DIR", help="chroot to DIR before reading the config")
+    p.add_argument("-p", dest="pidfile", default=DEFAULT_PIDFILE, metavar="PIDFILE",
+                   help=f"pid file, locked while running (default {DEFAULT_PIDFILE})")
+    p.add_argument("-d", dest="debug", action="store_true", help="debug logging")
+    p.add_argument("-t", dest="check", action="store_true",
+                   help="check the configuration, print one line per virtual router, exit")
+    p.add_argument("--version", action="version", version=f"freevrrpd {__version__}")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parser().parse_args(argv)
+    if opts.chroot:
+        try:
+            os.chroot(opts.chroot)
+            os.chdir("/")
+        except OSError as exc:
+            print(f"freevrrpd: cannot chroot to {opts.chroot}: {exc.strerror}", file=sys.stderr)
+            return 2
+    try:
+        routers = load_config(opts.config)
+    except ConfigError as exc:
+        print(f"freevrrpd: {len(exc.problems)} error(s) in the configuration:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    if opts.check:
+        for settings in routers:
+            print(summary(settings))
+        print(f"{opts.config}: OK, {len(routers)} virtual router(s)")
+        return 0
+    from freevrrpd.daemon import run  # imported late: -t and errors need no netlink
+
+    return run(routers, opts)

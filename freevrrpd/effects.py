@@ -1,0 +1,137 @@
+"""Carrying out the core's actions on Linux: adverts, addresses, announcements.
+
+One ``Effects`` object per virtual router, used only from that router's
+thread.  Each method is idempotent where the kernel allows it, so a retry
+after an error (logged and counted by the caller) is always safe.
+"""
+
+from __future__ import annotations
+
+import logging
+from ipaddress import IPv4Address, IPv6Address
+
+from freevrrpd.core.packet import encode
+from freevrrpd.core.router import Router
+from freevrrpd.core.settings import VRRP_GROUP_V4, VRRP_GROUP_V6, IPAddress, RouterSettings
+from freevrrpd.net.capture import PacketSocket
+from freevrrpd.net.frames import (
+    ETH_P_ARP,
+    ETH_P_IPV6,
+    garp_frame,
+    mac_str,
+    unsolicited_na_frame,
+    vmac,
+    vrrp_frame,
+)
+from freevrrpd.net.netlink import Netlink
+
+
+class Effects:
+    def __init__(self, settings: RouterSettings, netlink: Netlink, sock: PacketSocket,
+                 log: logging.Logger) -> None:
+        self.settings = settings
+        self.netlink = netlink
+        self.sock = sock
+        self.log = log
+        self.link_mac = netlink.link_mac(settings.interface)
+        self.vmac = vmac(settings.vrid, settings.family)
+        self.macvlan: str | None = None
+        self.src_ip: IPAddress | None = None
+        self._frames: dict[int, bytes] = {}
+        self._announce: dict[str, PacketSocket] = {}
+        self.group = VRRP_GROUP_V4 if settings.family == 4 else VRRP_GROUP_V6
+
+    @property
+    def advert_mac(self) -> bytes:
+        """Ethernet source of our adverts: the virtual MAC when in use (RFC 5798 7.3)."""
+        return self.vmac if self.settings.use_vmac else self.link_mac
+
+    def refresh_source(self) -> IPAddress | None:
+        """Our primary address: IPv4 primary, or IPv6 link-local (RFC 5798 5.1.2.1)."""
+        s = self.settings
+        if s.family == 4:
+            ip: IPAddress | None = self.netlink.primary_ipv4(s.interface, exclude=s.ips)
+        else:
+            ip = self.netlink.link_local_ipv6(s.interface)
+        if ip != self.src_ip:
+            self._frames.clear()
+            self.src_ip = ip
+        return ip
+
+    def update_settings(self, settings: RouterSettings) -> None:
+        self.settings = settings
+        self._frames.clear()
+
+    def send_advert(self, router: Router, priority: int) -> None:
+        # Encode once per priority and reuse the bytes until something changes:
+        # an advert is the hot path (up to 100 per second per VRID).
+        frame = self._frames.get(priority)
+        if frame is None:
+            if self.src_ip is None:
+                raise OSError(f"no usable source address on {self.settings.interface}")
+            payload = encode(router.build_advert(priority), self.src_ip, self.group,
+                             self.settings.checksum_pseudo_header)
+            frame = vrrp_frame(self.advert_mac, self.src_ip, self.group, payload)
+            self._frames[priority] = frame
+        self.sock.send(frame)
+
+    # ---- addresses ----------------------------------------------------------------
+    def _targets(self) -> list[tuple[str, object]]:
+        s = self.settings
+        out: list[tuple[str, object]] = []
+        for va in s.addresses:
+            if va.device:
+                out.append((va.device, va.interface))
+            else:
+                out.append((self.macvlan or s.interface, va.interface))
+        return out
+
+    def claim(self) -> None:
+        s = self.settings
+        if s.use_vmac and self.macvlan is None:
+            self.macvlan = self.netlink.ensure_macvlan(s.interface, s.vrid, s.family)
+            self.log.debug("%s: virtual MAC %s on %s", s.name, mac_str(self.vmac), self.macvlan)
+        for dev, iface in self._targets():
+            self.netlink.add_address(dev, iface)  # type: ignore[arg-type]
+        self.log.info("%s: claimed %s", s.name,
+                      ", ".join(str(a) for a in s.addresses))
+
+    def release(self) -> None:
+        s = self.settings
+        for dev, iface in self._targets():
+            try:
+                self.netlink.del_address(dev, iface)  # type: ignore[arg-type]
+            except Exception as exc:  # one failure must not keep the others configured
+                self.log.error("%s: cannot remove %s from %s: %s", s.name, iface, dev, exc)
+        if self.macvlan is not None:
+            self.netlink.delete_link(self.macvlan)
+            self.macvlan = None
+        self.log.info("%s: released %s", s.name, ", ".join(str(a) for a in s.addresses))
+
+    # ---- announcements (RFC 5798 6.4.1 / 6.4.2) -------------------------------------
+    def _announce_socket(self, dev: str) -> PacketSocket:
+        sock = self._announce.get(dev)
+        if sock is None:
+            ethertype = ETH_P_ARP if self.settings.family == 4 else ETH_P_IPV6
+            sock = PacketSocket(dev, ethertype)
+            self._announce[dev] = sock
+        return sock
+
+    def announce(self) -> int:
+        s = self.settings
+        sent = 0
+        for va in s.addresses:
+            dev = va.device or s.interface
+            mac = self.advert_mac if va.device is None else self.netlink.link_mac(dev)
+            sock = self._announce_socket(dev)
+            if isinstance(va.ip, IPv4Address):
+                sock.send(garp_frame(mac, va.ip))
+            elif isinstance(va.ip, IPv6Address):
+                sock.send(unsolicited_na_frame(mac, va.ip, va.ip))
+            sent += 1
+        return sent
+
+    def close(self) -> None:
+        for sock in self._announce.values():
+            sock.close()
+        self._announce.clear()

@@ -1,0 +1,122 @@
+"""The address-conflict checker of one virtual router.
+
+Before a backup may claim its virtual addresses, a background thread probes
+them (RFC 5227 2.1.1 ARP probe, RFC 4862 5.4 duplicate address detection).  A
+host that is not a VRRP router of this VRID answering for one of them makes
+the router not eligible ("address conflict") until a later probe finds the
+address free.  While master, a claim watcher reports any other MAC that
+announces one of our addresses.  Probes never run on the router's own thread:
+they take about a second and the protocol timers must keep their schedule.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from freevrrpd.core.actions import State
+from freevrrpd.net.conflict import ClaimWatcher, probe
+from freevrrpd.net.frames import mac_str
+
+if TYPE_CHECKING:
+    from freevrrpd.worker import VridWorker
+
+CONFLICT = "address conflict"
+RECHECK_CONFLICT = 10.0  # seconds between probes while a conflict lasts
+RECHECK_OK = 60.0  # seconds between probes while backup and all is well
+PROBE_TIME = 1.0  # seconds one probe listens for an answer
+
+
+class ConflictGuard:
+    def __init__(self, worker: VridWorker) -> None:
+        self.worker = worker
+        self.watcher: ClaimWatcher | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._conflict = False
+
+    @property
+    def enabled(self) -> bool:
+        s = self.worker.settings
+        # The address owner (priority 255) owns the addresses by definition.
+        return s.conflict_check and not s.owner
+
+    def own_macs(self) -> set[bytes]:
+        eff = self.worker.effects
+        return {eff.link_mac, eff.vmac}
+
+    def start(self) -> None:
+        if not self.enabled:
+            return
+        self._thread = threading.Thread(target=self._loop, daemon=True,
+                                        name=f"guard-{self.worker.name}")
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.master_stopped()
+        if self._thread is not None:
+            self._thread.join(timeout=PROBE_TIME * 3)
+
+    # ---- probing, on the guard's own thread ---------------------------------------------
+    def _loop(self) -> None:
+        s = self.worker.settings
+        # Give the master's adverts a chance to arrive first, so that its MAC is
+        # known as a VRRP router's and its answers are not taken for a conflict.
+        if self._stop.wait(min(max(1.5 * s.advert_int, 0.2), 3.0)):
+            return
+        while not self._stop.is_set():
+            state = self.worker.router.state
+            if state is State.BACKUP or (state is State.FAULT and self._conflict):
+                self._probe_all()
+            if self._stop.wait(RECHECK_CONFLICT if self._conflict else RECHECK_OK):
+                return
+
+    def _probe_all(self) -> None:
+        s = self.worker.settings
+        log = self.worker.log
+        for va in s.addresses:
+            if self._stop.is_set():
+                return
+            ignore = self.own_macs() | set(self.worker.peer_macs)
+            dev = va.device or s.interface
+            try:
+                mac = probe(dev, self.worker.netlink.link_mac(dev), va.ip, PROBE_TIME, ignore)
+            except OSError as exc:
+                log.error("%s: cannot probe %s on %s: %s", s.name, va.ip, dev, exc)
+                return
+            if mac is not None:
+                self.worker.conflicts += 1
+                log.error("%s: address conflict: %s is held by %s, which is not a VRRP router "
+                          "of this VRID; not claiming it (probing again in %.0f s)",
+                          s.name, va.ip, mac_str(mac), RECHECK_CONFLICT)
+                if not self._conflict:
+                    self._conflict = True
+                    self.worker.post("fault", CONFLICT, True)
+                return
+        if self._conflict:
+            log.info("%s: address conflict over: no other host answers for %s", s.name,
+                     ", ".join(str(a.ip) for a in s.addresses))
+            self._conflict = False
+            self.worker.post("fault", CONFLICT, False)
+
+    # ---- watching while master, on the worker's thread ---------------------------------------
+    def master_started(self) -> None:
+        if not self.enabled or self.watcher is not None:
+            return
+        s = self.worker.settings
+        self.watcher = ClaimWatcher(s.interface, s.family, s.ips, self.own_macs())
+
+    def master_stopped(self) -> None:
+        if self.watcher is not None:
+            self.watcher.close()
+            self.watcher = None
+
+    def check_claims(self, watcher: ClaimWatcher) -> None:
+        s = self.worker.settings
+        for claim in watcher.poll():
+            if claim.mac in self.worker.peer_macs:
+                continue
+            self.worker.conflicts += 1
+            self.worker.log.error("%s: address conflict while master: %s claimed by %s",
+                                  s.name, claim.ip, mac_str(claim.mac))

@@ -1,0 +1,49 @@
+"""A locked pid file: a second instance on the same file refuses to start."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+
+
+class PidFileError(Exception):
+    pass
+
+
+class PidFile:
+    """Holds an exclusive lock on ``path`` for the life of the process."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        directory = os.path.dirname(self.path) or "."
+        os.makedirs(directory, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.read(fd, 32).decode(errors="replace").strip()
+            os.close(fd)
+            raise PidFileError(
+                f"{self.path} is locked: freevrrpd is already running"
+                + (f" as pid {other}" if other else "")
+                + " (use -p to run another instance with its own pid file)"
+            ) from None
+        except OSError as exc:
+            os.close(fd)
+            raise PidFileError(f"cannot lock {self.path}: {exc.strerror}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.fsync(fd)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        os.close(self._fd)
+        self._fd = None

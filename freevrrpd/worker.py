@@ -1,0 +1,267 @@
+"""One thread per virtual router: the only place its core meets the world.
+
+The thread waits on its capture socket, its claim watcher and a wake-up pipe
+until the core's next deadline (``time.monotonic``: an NTP step never fires
+a timer), feeds the core, and carries out the actions it returns.  An error
+while acting is logged, counted and retried on the next event; it never ends
+the thread or touches the other virtual routers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import select
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from freevrrpd.core.actions import (
+    Action,
+    Announce,
+    ClaimAddresses,
+    ReleaseAddresses,
+    Report,
+    RunHook,
+    SendAdvert,
+    State,
+    Transition,
+)
+from freevrrpd.core.router import Router
+from freevrrpd.core.settings import RouterSettings
+from freevrrpd.effects import Effects
+from freevrrpd.guard import ConflictGuard
+from freevrrpd.hooks import HookResult, HookRunner, hook_env
+from freevrrpd.net.capture import vrrp_socket
+from freevrrpd.net.frames import mac_str, parse_ip_frame
+from freevrrpd.net.netlink import Netlink
+
+RETRY = 1.0  # seconds before an action that failed is retried
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # "fault" | "stop" | "dump" | "call"
+    args: tuple[Any, ...] = ()
+
+
+class VridWorker(threading.Thread):
+    def __init__(self, settings: RouterSettings, netlink: Netlink, log: logging.Logger,
+                 on_state: Callable[[VridWorker, State], None] | None = None) -> None:
+        super().__init__(name=f"vrid-{settings.vrid}-{settings.interface}-v{settings.family}",
+                         daemon=True)
+        self.settings = settings
+        self.netlink = netlink
+        self.log = log
+        self.on_state = on_state
+        self.router = Router(settings)
+        self.errors: Counter[str] = Counter()
+        self.conflicts = 0
+        self.peer_macs: set[bytes] = set()
+        self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self.sock = vrrp_socket(settings.interface, settings.vrid, settings.family)
+        self.effects = Effects(settings, netlink, self.sock, log)
+        self.hooks = HookRunner(settings.name, settings.hook_timeout, log, self._hook_done)
+        self.guard = ConflictGuard(self)
+        self.stopped = threading.Event()
+        self._retry_at: float | None = None
+        self._pending_claim: bool | None = None  # True claim / False release still to do
+        self._pending_announce = 0
+
+    # ---- called from other threads ----------------------------------------------------
+    def post(self, name: str, *args: Any) -> None:
+        self.commands.put(Command(name, args))
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass
+
+    def stop(self) -> None:
+        self.post("stop")
+
+    # ---- the thread -------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception:  # pragma: no cover - last resort, keeps the process alive
+            self.log.exception("%s: worker crashed", self.settings.name)
+        finally:
+            self.stopped.set()
+
+    def _run(self) -> None:
+        now = time.monotonic()
+        self.router.primary_ip = self.effects.refresh_source()
+        if self.router.primary_ip is None:
+            self._do(self.router.set_fault(self._no_source_reason(), True, now), now)
+        self._do(self.router.start(now), now)
+        self.guard.start()
+        running = True
+        while running:
+            now = time.monotonic()
+            deadlines = [d for d in (self.router.next_deadline(), self._retry_at) if d is not None]
+            timeout = max(0.0, min(deadlines) - now) if deadlines else None
+            fds = [self.sock.fileno(), self._wake_r]
+            watcher = self.guard.watcher
+            if watcher is not None:
+                fds.append(watcher.fileno())
+            ready, _, _ = select.select(fds, [], [], timeout)
+            now = time.monotonic()
+            if self.sock.fileno() in ready:
+                self._receive(now)
+            if watcher is not None and watcher.fileno() in ready:
+                self.guard.check_claims(watcher)
+            if self._wake_r in ready:
+                running = self._commands(now)
+                if not running:
+                    break
+            if self._retry_at is not None and now >= self._retry_at:
+                self._retry(now)
+            deadline = self.router.next_deadline()
+            if deadline is not None and now >= deadline:
+                self._do(self.router.handle_timer(now), now)
+        self._shutdown()
+
+    def _receive(self, now: float) -> None:
+        for frame in self.sock.recv_all():
+            rx = parse_ip_frame(frame)
+            if rx is None or rx.proto != 112:
+                self.router.drops["malformed"] += 1
+                continue
+            before = self.router.received
+            actions = self.router.receive(rx.payload, rx.src_ip, rx.dst_ip, rx.ttl, now)
+            if self.router.received > before:
+                # Routers of this VRID answer ARP for the VIPs: never a conflict.
+                self.peer_macs.add(rx.src_mac)
+            self._do(actions, now)
+
+    def _commands(self, now: float) -> bool:
+        while True:
+            try:
+                os.read(self._wake_r, 4096)
+            except BlockingIOError:
+                pass
+            try:
+                cmd = self.commands.get_nowait()
+            except queue.Empty:
+                return True
+            if cmd.name == "stop":
+                return False
+            if cmd.name == "fault":
+                reason, active = cmd.args
+                self._do(self.router.set_fault(reason, active, now), now)
+            elif cmd.name == "dump":
+                self.log.info("%s", self.describe())
+            elif cmd.name == "call":
+                cmd.args[0](now)
+
+    def _shutdown(self) -> None:
+        now = time.monotonic()
+        self.guard.stop()
+        self._do(self.router.shutdown(now), now)
+        if self._pending_claim is False:
+            self._retry(now)
+        self.hooks.close()
+        self.effects.close()
+        self.sock.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    # ---- acting -----------------------------------------------------------------------
+    def _do(self, actions: list[Action], now: float) -> None:
+        for action in actions:
+            try:
+                self._act(action, now)
+            except Exception as exc:
+                kind = type(action).__name__
+                self.errors[kind] += 1
+                self.log.error("%s: %s failed: %s (retrying in %.0f s)",
+                               self.settings.name, kind, exc, RETRY)
+                if isinstance(action, ClaimAddresses | ReleaseAddresses):
+                    self._pending_claim = isinstance(action, ClaimAddresses)
+                    self._retry_at = now + RETRY
+
+    def _act(self, action: Action, now: float) -> None:
+        s = self.settings
+        if isinstance(action, SendAdvert):
+            self.effects.send_advert(self.router, action.priority)
+        elif isinstance(action, ClaimAddresses):
+            self._pending_claim = None
+            self.effects.claim()
+            self.guard.master_started()
+        elif isinstance(action, ReleaseAddresses):
+            self._pending_claim = None
+            self.guard.master_stopped()
+            self.effects.release()
+        elif isinstance(action, Announce):
+            n = self.effects.announce()
+            self.log.debug("%s: announced %d address(es): %s", s.name, n, action.reason)
+        elif isinstance(action, Transition):
+            peer = "" if action.peer_priority is None else f", peer priority {action.peer_priority}"
+            self.log.info("%s: %s -> %s: %s (priority %d%s)", s.name, action.old.value,
+                          action.new.value, action.reason, action.priority, peer)
+            if self.on_state is not None:
+                self.on_state(self, action.new)
+        elif isinstance(action, RunHook):
+            self._run_hook(action)
+        elif isinstance(action, Report):
+            level = {"info": logging.INFO, "warning": logging.WARNING}.get(action.level,
+                                                                           logging.ERROR)
+            self.log.log(level, "%s", action.message)
+
+    def _run_hook(self, action: RunHook) -> None:
+        s = self.settings
+        command = {State.MASTER: s.masterscript, State.BACKUP: s.backupscript,
+                   State.FAULT: s.faultscript, State.STOPPED: s.stopscript}.get(action.new)
+        if not command:
+            return
+        env = hook_env(s.vrid, s.interface, s.family, action.new.value, action.old.value,
+                       action.priority, [a.interface.with_prefixlen for a in s.addresses])
+        self.hooks.submit(action.new.name.lower(), command, env)
+
+    def _hook_done(self, result: HookResult) -> None:
+        if not result.ok:
+            self.errors["hook"] += 1
+
+    def _retry(self, now: float) -> None:
+        self._retry_at = None
+        pending, self._pending_claim = self._pending_claim, None
+        if pending is True and self.router.state is State.MASTER:
+            self._do([ClaimAddresses()], now)
+        elif pending is False:
+            self._do([ReleaseAddresses()], now)
+        if self.router.primary_ip is None:
+            self._refresh_source(now)
+
+    def _refresh_source(self, now: float) -> None:
+        ip = self.effects.refresh_source()
+        self.router.primary_ip = ip
+        self._do(self.router.set_fault(self._no_source_reason(), ip is None, now), now)
+        if ip is None:
+            self._retry_at = now + RETRY
+
+    def _no_source_reason(self) -> str:
+        kind = "IPv4 address" if self.settings.family == 4 else "IPv6 link-local address"
+        return f"no {kind} on {self.settings.interface}"
+
+    # ---- status ---------------------------------------------------------------------
+    def describe(self) -> str:
+        r = self.router
+        drops = ", ".join(f"{k} {v}" for k, v in sorted(r.drops.items())) or "none"
+        master = "us" if r.state is State.MASTER else (r.master_ip or "unknown")
+        last = r.last_transition
+        why = f"{last.old.value}->{last.new.value} ({last.reason})" if last else "none"
+        hook = self.hooks.last()
+        hook_text = (f"{hook.kind} rc={hook.returncode} {hook.duration:.2f}s"
+                     if hook else "none")
+        return (f"{self.settings.name}: state {r.state.value}, priority {r.priority}, "
+                f"master {master}, faults [{', '.join(sorted(r.faults))}], "
+                f"sent {r.sent}, received {r.received}, drops {drops}, "
+                f"conflicts {self.conflicts}, errors {sum(self.errors.values())}, "
+                f"peer MACs [{', '.join(mac_str(m) for m in sorted(self.peer_macs))}], "
+                f"last transition {why}, last hook {hook_text}")
