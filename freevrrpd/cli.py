@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from freevrrpd import __version__
-from freevrrpd.config import ConfigError, load_config, summary
+from freevrrpd.config import ConfigError, ConfigProblem, load_config, summary
 
 DEFAULT_CONFIG = "/etc/freevrrpd.conf"
 DEFAULT_PIDFILE = "/run/freevrrpd.pid"
@@ -43,13 +43,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as exc:
             print(f"freevrrpd: cannot chroot to {opts.chroot}: {exc.strerror}", file=sys.stderr)
             return 2
+    warnings: list[ConfigProblem] = []
     try:
-        routers = load_config(opts.config)
+        routers = load_config(opts.config, warnings)
     except ConfigError as exc:
         print(f"freevrrpd: {len(exc.problems)} error(s) in the configuration:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
+    for warning in warnings:
+        print(f"freevrrpd: warning: {warning}", file=sys.stderr)
     if opts.check:
         for settings in routers:
             print(summary(settings))

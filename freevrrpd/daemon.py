@@ -32,11 +32,12 @@ def setup_logging(foreground: bool, debug: bool) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     else:
         try:
-            handler = logging.handlers.SysLogHandler(
+            syslog = logging.handlers.SysLogHandler(
                 address="/dev/log", facility=logging.handlers.SysLogHandler.LOG_DAEMON)
+            syslog.ident = "freevrrpd: "  # the original's syslog tag
+            handler = syslog
         except OSError:
             handler = logging.StreamHandler(sys.stderr)
-        handler.ident = "freevrrpd: "  # the original's syslog tag
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
