@@ -24,7 +24,8 @@ def parser() -> argparse.ArgumentParser:
                    help=f"configuration file (default {DEFAULT_CONFIG}; *.yaml/*.yml read as YAML)")
     p.add_argument("-F", dest="foreground", action="store_true",
                    help="stay in the foreground and log to stderr")
-    p.add_argument("-c", dest="chroot", metavar="DIR", help="chroot to DIR before reading the config")
+    p.add_argument("-c", dest="chroot", metavar="DIR",
+                   help="chroot to DIR before reading the config")
     p.add_argument("-p", dest="pidfile", default=DEFAULT_PIDFILE, metavar="PIDFILE",
                    help=f"pid file, locked while running (default {DEFAULT_PIDFILE})")
     p.add_argument("-d", dest="debug", action="store_true", help="debug logging")

@@ -9,6 +9,7 @@ the thread or touches the other virtual routers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -65,6 +66,7 @@ class VridWorker(threading.Thread):
         self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         self.sock = vrrp_socket(settings.interface, settings.vrid, settings.family)
         self.effects = Effects(settings, netlink, self.sock, log)
         self.hooks = HookRunner(settings.name, settings.hook_timeout, log, self._hook_done)
@@ -77,10 +79,9 @@ class VridWorker(threading.Thread):
     # ---- called from other threads ----------------------------------------------------
     def post(self, name: str, *args: Any) -> None:
         self.commands.put(Command(name, args))
-        try:
+        # A full pipe already means "wake up": dropping this byte loses nothing.
+        with contextlib.suppress(BlockingIOError):
             os.write(self._wake_w, b"x")
-        except BlockingIOError:
-            pass
 
     def stop(self) -> None:
         self.post("stop")
@@ -142,10 +143,8 @@ class VridWorker(threading.Thread):
 
     def _commands(self, now: float) -> bool:
         while True:
-            try:
+            with contextlib.suppress(BlockingIOError):
                 os.read(self._wake_r, 4096)
-            except BlockingIOError:
-                pass
             try:
                 cmd = self.commands.get_nowait()
             except queue.Empty:
