@@ -47,7 +47,7 @@ class CircuitMonitor(threading.Thread):
         self.up_since: dict[str, float] = {}
         # Pending returns: (deadline, worker) per worker whose link came back.
         self._pending: dict[VridWorker, float] = {}
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     # ---- before the workers start --------------------------------------------------------
     def initial_faults(self) -> None:
@@ -73,13 +73,13 @@ class CircuitMonitor(threading.Thread):
         if self.watcher is None:
             return
         fd = self.watcher.fileno()
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             now = time.monotonic()
             timeout = 1.0
             if self._pending:
                 timeout = max(0.0, min(min(self._pending.values()) - now, 1.0))
             ready, _, _ = select.select([fd], [], [], timeout)
-            if self._stop.is_set():
+            if self._halt.is_set():
                 break
             if ready:
                 for name, usable in self.watcher.poll():
@@ -87,7 +87,7 @@ class CircuitMonitor(threading.Thread):
             self._tick(time.monotonic())
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         if self.watcher is not None:
             self.join(timeout=2)
             self.watcher.close()

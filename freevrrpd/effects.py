@@ -14,6 +14,7 @@ from freevrrpd.core.packet import encode
 from freevrrpd.core.router import Router
 from freevrrpd.core.settings import VRRP_GROUP_V4, VRRP_GROUP_V6, IPAddress, RouterSettings
 from freevrrpd.net.capture import PacketSocket
+from freevrrpd.net.family import address_family
 from freevrrpd.net.frames import (
     ETH_P_ARP,
     ETH_P_IPV6,
@@ -34,7 +35,7 @@ class Effects:
         self.sock = sock
         self.log = log
         self.link_mac = netlink.link_mac(settings.interface)
-        self.vmac = vmac(settings.vrid, settings.family)
+        self.vmac = vmac(settings.vrid, address_family(settings.family))
         self.macvlan: str | None = None
         self.src_ip: IPAddress | None = None
         self._frames: dict[int, bytes] = {}

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from freevrrpd.core.actions import State
 from freevrrpd.net.conflict import ClaimWatcher, probe
+from freevrrpd.net.family import address_family
 from freevrrpd.net.frames import mac_str
 
 if TYPE_CHECKING:
@@ -105,7 +106,8 @@ class ConflictGuard:
         if not self.enabled or self.watcher is not None:
             return
         s = self.worker.settings
-        self.watcher = ClaimWatcher(s.interface, s.family, s.ips, self.own_macs())
+        self.watcher = ClaimWatcher(s.interface, address_family(s.family), s.ips,
+                                    self.own_macs())
 
     def master_stopped(self) -> None:
         if self.watcher is not None:

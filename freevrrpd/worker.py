@@ -38,6 +38,7 @@ from freevrrpd.effects import Effects
 from freevrrpd.guard import ConflictGuard
 from freevrrpd.hooks import HookResult, HookRunner, hook_env
 from freevrrpd.net.capture import vrrp_socket
+from freevrrpd.net.family import address_family
 from freevrrpd.net.frames import mac_str, parse_ip_frame
 from freevrrpd.net.netlink import Netlink
 
@@ -67,7 +68,7 @@ class VridWorker(threading.Thread):
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-        self.sock = vrrp_socket(settings.interface, settings.vrid, settings.family)
+        self.sock = vrrp_socket(settings.interface, settings.vrid, address_family(settings.family))
         self.effects = Effects(settings, netlink, self.sock, log)
         self.hooks = HookRunner(settings.name, settings.hook_timeout, log, self._hook_done)
         self.guard = ConflictGuard(self)
@@ -161,8 +162,10 @@ class VridWorker(threading.Thread):
 
     def _shutdown(self) -> None:
         now = time.monotonic()
-        self.guard.stop()
+        # Resign first (RFC 5798 6.4.3: priority 0 lets a backup take over after
+        # Skew_Time); a probe still listening must not delay that.
         self._do(self.router.shutdown(now), now)
+        self.guard.stop()
         if self._pending_claim is False:
             self._retry(now)
         self.hooks.close()

@@ -169,9 +169,11 @@ class Router:
             if self.master_down_timer is not None and now >= self.master_down_timer:
                 # RFC 5798 6.4.2: Master_Down_Timer fires -> become master.
                 peer = self.master_priority
-                actions += self._to_master(
-                    now, f"no advert from master for {self.master_down_interval:.3f} s"
-                    " (Master_Down_Interval)", peer)
+                why = (f"master resigned (priority 0), waited Skew_Time {self.skew_time:.3f} s"
+                       if peer == 0 else
+                       f"no advert from master for {self.master_down_interval:.3f} s"
+                       " (Master_Down_Interval)")
+                actions += self._to_master(now, why, peer)
             elif self.preempt_timer is not None and now >= self.preempt_timer:
                 actions += self._to_master(
                     now, f"preempting lower-priority master {self.master_ip}"

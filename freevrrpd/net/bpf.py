@@ -1,0 +1,174 @@
+"""Classic BPF programs for the capture sockets, and attaching them.
+
+The kernel runs these on every frame of the interface before it is queued on
+our socket, so a VRID's thread only wakes up for adverts of its own VRID and
+family (issue 3, section 2) instead of every multicast frame of the LAN.
+
+A program is a list of ``(code, jt, jf, k)`` tuples, the layout of
+``struct sock_filter`` (linux/filter.h), so the tests can run it in a small
+interpreter without root.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import socket
+from collections.abc import Sequence
+
+from freevrrpd.core.settings import VRRP_PROTO
+from freevrrpd.net.frames import ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMPV6
+
+Instruction = tuple[int, int, int, int]
+
+# Opcodes (linux/bpf_common.h).
+BPF_LD = 0x00
+BPF_LDX = 0x01
+BPF_JMP = 0x05
+BPF_RET = 0x06
+BPF_W = 0x00
+BPF_H = 0x08
+BPF_B = 0x10
+BPF_ABS = 0x20
+BPF_IND = 0x40
+BPF_MSH = 0xA0
+BPF_JEQ = 0x10
+BPF_JSET = 0x40
+BPF_K = 0x00
+
+LD_W_ABS = BPF_LD | BPF_W | BPF_ABS
+LD_H_ABS = BPF_LD | BPF_H | BPF_ABS
+LD_B_ABS = BPF_LD | BPF_B | BPF_ABS
+LD_B_IND = BPF_LD | BPF_B | BPF_IND
+LDX_B_MSH = BPF_LDX | BPF_B | BPF_MSH
+JEQ_K = BPF_JMP | BPF_JEQ | BPF_K
+JSET_K = BPF_JMP | BPF_JSET | BPF_K
+RET_K = BPF_RET | BPF_K
+
+# Ancillary data (linux/filter.h): a load from SKF_AD_OFF + SKF_AD_PKTTYPE
+# yields skb->pkt_type instead of packet bytes.
+SKF_AD_OFF = -0x1000
+SKF_AD_PKTTYPE = 4
+PKTTYPE_LOAD = (SKF_AD_OFF + SKF_AD_PKTTYPE) & 0xFFFFFFFF
+PACKET_OUTGOING = 4  # linux/if_packet.h
+
+SO_ATTACH_FILTER = 26  # asm-generic/socket.h; absent from the socket module
+
+ACCEPT_ALL = 0x40000  # snap length: the whole frame (larger than any Ethernet frame)
+
+ETH_TYPE_OFFSET = 12
+IPV4_OFFSET = 14
+IPV6_NEXT_HEADER = 14 + 6
+IPV6_PAYLOAD = 14 + 40
+
+
+class _Program:
+    """Builds a program with symbolic jump targets ``accept`` and ``drop``."""
+
+    def __init__(self) -> None:
+        self.body: list[tuple[int, int | str, int | str, int]] = []
+
+    def op(self, code: int, k: int) -> None:
+        self.body.append((code, 0, 0, k))
+
+    def jump(self, code: int, k: int, jt: int | str, jf: int | str) -> None:
+        self.body.append((code, jt, jf, k))
+
+    def finish(self) -> list[Instruction]:
+        accept, drop = len(self.body), len(self.body) + 1
+        out: list[Instruction] = []
+        for index, (code, jt, jf, k) in enumerate(self.body):
+            out.append((code, _target(jt, index, accept, drop),
+                        _target(jf, index, accept, drop), k))
+        out.append((RET_K, 0, 0, ACCEPT_ALL))
+        out.append((RET_K, 0, 0, 0))
+        return out
+
+
+def _target(label: int | str, index: int, accept: int, drop: int) -> int:
+    if isinstance(label, int):
+        return label
+    offset = (accept if label == "accept" else drop) - index - 1
+    if not 0 <= offset <= 255:
+        raise ValueError("BPF jump out of range")
+    return offset
+
+
+def _not_outgoing(prog: _Program) -> None:
+    # Frames we (or a sibling socket on this host) transmit are looped back to
+    # ETH_P_ALL taps with pkt_type PACKET_OUTGOING; a router must never take its
+    # own advert for a peer's, so such frames are dropped in the kernel.
+    prog.op(LD_W_ABS, PKTTYPE_LOAD)
+    prog.jump(JEQ_K, PACKET_OUTGOING, "drop", 0)
+
+
+def _ethertype(prog: _Program, ethertype: int) -> None:
+    prog.op(LD_H_ABS, ETH_TYPE_OFFSET)
+    prog.jump(JEQ_K, ethertype, 0, "drop")
+
+
+def vrrp_filter(vrid: int, family: int) -> list[Instruction]:
+    """Accept only VRRP (IP protocol 112) frames of ``family`` whose VRID byte
+    (second byte of the VRRP header in both RFC 3768 and RFC 5798) is ``vrid``.
+    TTL, version and checksum are left to the codec so that bad adverts are
+    counted there rather than vanish."""
+    if not 0 <= vrid <= 255:
+        raise ValueError(f"VRID {vrid} out of range")
+    prog = _Program()
+    _not_outgoing(prog)
+    if family == socket.AF_INET:
+        _ethertype(prog, ETH_P_IP)
+        prog.op(LD_B_ABS, IPV4_OFFSET + 9)  # protocol
+        prog.jump(JEQ_K, VRRP_PROTO, 0, "drop")
+        # Fragments cannot be checked for a VRID (and adverts are never
+        # fragmented): drop on MF or a non-zero fragment offset.
+        prog.op(LD_H_ABS, IPV4_OFFSET + 6)
+        prog.jump(JSET_K, 0x3FFF, "drop", 0)
+        prog.op(LDX_B_MSH, IPV4_OFFSET)  # X = IHL * 4, so IP options are skipped
+        prog.op(LD_B_IND, IPV4_OFFSET + 1)  # VRID
+    elif family == socket.AF_INET6:
+        _ethertype(prog, ETH_P_IPV6)
+        prog.op(LD_B_ABS, IPV6_NEXT_HEADER)
+        prog.jump(JEQ_K, VRRP_PROTO, 0, "drop")
+        prog.op(LD_B_ABS, IPV6_PAYLOAD + 1)  # VRID
+    else:
+        raise ValueError(f"unsupported address family {family}")
+    prog.jump(JEQ_K, vrid, "accept", "drop")
+    return prog.finish()
+
+
+def claim_filter(family: int) -> list[Instruction]:
+    """ARP (IPv4) or ICMPv6 neighbour solicitations/advertisements (IPv6)."""
+    prog = _Program()
+    _not_outgoing(prog)
+    if family == socket.AF_INET:
+        prog.op(LD_H_ABS, ETH_TYPE_OFFSET)
+        prog.jump(JEQ_K, ETH_P_ARP, "accept", "drop")
+    elif family == socket.AF_INET6:
+        _ethertype(prog, ETH_P_IPV6)
+        prog.op(LD_B_ABS, IPV6_NEXT_HEADER)
+        prog.jump(JEQ_K, IPPROTO_ICMPV6, 0, "drop")
+        prog.op(LD_B_ABS, IPV6_PAYLOAD)  # ICMPv6 type
+        prog.jump(JEQ_K, 135, "accept", 0)
+        prog.jump(JEQ_K, 136, "accept", "drop")
+    else:
+        raise ValueError(f"unsupported address family {family}")
+    return prog.finish()
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8),
+                ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def attach(sock: socket.socket, program: Sequence[Instruction]) -> None:
+    """SO_ATTACH_FILTER: the kernel copies the program during the call, so the
+    ctypes array only has to live until setsockopt returns (held in ``array``)."""
+    if not program or len(program) > 4096:  # BPF_MAXINSNS
+        raise ValueError("BPF program must have 1..4096 instructions")
+    array = (_SockFilter * len(program))(*(_SockFilter(*insn) for insn in program))
+    fprog = _SockFprog(len(program), ctypes.cast(array, ctypes.POINTER(_SockFilter)))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, bytes(fprog))

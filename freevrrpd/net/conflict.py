@@ -1,0 +1,94 @@
+"""Address-conflict detection (issue 3, section 3).
+
+Before a backup claims a virtual address it does not own, it asks the LAN
+whether anyone already holds it: an ARP probe (RFC 5227 section 2.1.1) for
+IPv4, a duplicate-address-detection solicitation (RFC 4862 section 5.4.2) for
+IPv6. A holder answers (the Linux kernel replies to ARP probes for addresses
+it holds, and defends IPv6 addresses with an NA to ff02::1, RFC 4862 5.4.3).
+While master, ``ClaimWatcher`` reports anyone else announcing our addresses.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+from collections.abc import Collection
+from ipaddress import IPv4Address
+
+from freevrrpd.core.settings import IPAddress
+from freevrrpd.net.capture import claim_socket
+from freevrrpd.net.frames import Claim, arp_probe_frame, dad_ns_frame, parse_claim
+
+# RFC 5227 section 1.1 sends PROBE_NUM = 3 probes 1-2 s apart and waits
+# ANNOUNCE_WAIT = 2 s: several seconds a failover cannot afford. The same
+# count, spread evenly over the caller's timeout, keeps the protection against
+# a single lost probe or answer.
+PROBE_COUNT = 3
+
+
+def _family(ip: IPAddress) -> int:
+    return socket.AF_INET if isinstance(ip, IPv4Address) else socket.AF_INET6
+
+
+def probe(ifname: str, mac: bytes, ip: IPAddress, timeout: float = 1.0,
+          ignore_macs: Collection[bytes] = ()) -> bytes | None:
+    """Probe ``ip`` on ``ifname`` for up to ``timeout`` seconds (blocking).
+
+    ``mac`` is the probe's sender hardware address; RFC 5227 wants the
+    interface's own, and a unicast ARP reply is addressed to it. Returns the
+    MAC of the first holder that is neither ``mac``, the interface's MAC nor in
+    ``ignore_macs`` (our other MACs, the virtual MAC, known routers of the
+    VRID), or None when nobody answered.
+    """
+    frame = arp_probe_frame(mac, ip) if isinstance(ip, IPv4Address) else dad_ns_frame(mac, ip)
+    with claim_socket(ifname, _family(ip)) as sock:
+        ignored = {mac, sock.hwaddr, *ignore_macs}
+        start = time.monotonic()
+        deadline = start + timeout
+        sends = [start + index * timeout / PROBE_COUNT for index in range(PROBE_COUNT)]
+        while True:
+            now = time.monotonic()
+            while sends and sends[0] <= now:
+                sends.pop(0)
+                sock.send(frame)
+            for raw in sock.recv_all():
+                claim = parse_claim(raw)
+                if claim is not None and claim.ip == ip and claim.mac not in ignored:
+                    return claim.mac
+            if now >= deadline:
+                return None
+            wake = min(deadline, sends[0]) if sends else deadline
+            select.select([sock], [], [], max(0.0, wake - now))
+
+
+class ClaimWatcher:
+    """Watches ARP (IPv4) or NS/NA (IPv6) for foreign MACs claiming our VIPs."""
+
+    def __init__(self, ifname: str, family: int, ips: Collection[IPAddress],
+                 own_macs: Collection[bytes]) -> None:
+        version = 4 if family == socket.AF_INET else 6
+        self.ips = frozenset(ip for ip in ips if ip.version == version)
+        self._sock = claim_socket(ifname, family)
+        self.own_macs = frozenset({*own_macs, self._sock.hwaddr})
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def poll(self) -> list[Claim]:
+        """Claims queued since the last call, without blocking."""
+        claims: list[Claim] = []
+        for raw in self._sock.recv_all():
+            claim = parse_claim(raw)
+            if claim is not None and claim.ip in self.ips and claim.mac not in self.own_macs:
+                claims.append(claim)
+        return claims
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> ClaimWatcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

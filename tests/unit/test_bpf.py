@@ -1,0 +1,236 @@
+"""The capture filters (freevrrpd.net.bpf), without root.
+
+Each program runs twice over the same sample frames: in a small classic-BPF
+interpreter below, and in the kernel itself through an AF_UNIX datagram socket
+(SO_ATTACH_FILTER needs no privilege there; the filter sees the datagram as
+if it were the frame, with pkt_type PACKET_HOST).
+"""
+
+from __future__ import annotations
+
+import operator
+import socket
+import struct
+from collections.abc import Sequence
+from ipaddress import IPv4Address, IPv6Address
+
+import pytest
+
+from freevrrpd.net import bpf
+from freevrrpd.net.frames import (
+    arp_probe_frame,
+    dad_ns_frame,
+    garp_frame,
+    internet_checksum,
+    unsolicited_na_frame,
+    vmac,
+    vrrp_frame,
+)
+
+PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, PACKET_OUTGOING = range(5)
+MAC = bytes.fromhex("02000000000b")
+SRC4, GROUP4 = IPv4Address("192.0.2.2"), IPv4Address("224.0.0.18")
+SRC6, GROUP6 = IPv6Address("fe80::2"), IPv6Address("ff02::12")
+AF4, AF6 = socket.AF_INET, socket.AF_INET6
+
+
+ALU = {0x00: operator.add, 0x10: operator.sub, 0x20: operator.mul, 0x40: operator.or_,
+       0x50: operator.and_, 0x60: operator.lshift, 0x70: operator.rshift}
+
+
+def run(program: Sequence[tuple[int, int, int, int]], frame: bytes, pkttype: int = 0) -> int:
+    """Classic BPF interpreter (the subset of linux/filter.h a socket filter may use).
+    Returns the number of bytes to keep; 0 drops the frame."""
+    assert 0 < len(program) <= 4096
+    a = x = 0
+    mem = [0] * 16
+    pc = 0
+    while True:
+        assert pc < len(program), "fell off the end of the program"
+        code, jt, jf, k = program[pc]
+        pc += 1
+        cls, size, mode = code & 0x07, code & 0x18, code & 0xE0
+        if cls in (0x00, 0x01):  # LD, LDX
+            if mode == 0x00:  # IMM
+                value = k
+            elif mode == 0x80:  # LEN
+                value = len(frame)
+            elif mode == 0x60:  # MEM
+                value = mem[k]
+            elif cls == 0x01 and mode == 0xA0:  # MSH: 4 * (P[k] & 0xf)
+                if k >= len(frame):
+                    return 0
+                value = (frame[k] & 0x0F) * 4
+            else:
+                offset = k if mode == 0x20 else x + k  # ABS or IND
+                if k >= 0x80000000:  # ancillary: only pkttype is understood here
+                    assert mode == 0x20 and k == bpf.PKTTYPE_LOAD, f"ancillary load {k:#x}"
+                    value = pkttype
+                else:
+                    width = {0x00: 4, 0x08: 2, 0x10: 1}[size]
+                    if offset + width > len(frame):
+                        return 0  # the kernel drops on out-of-bounds loads
+                    value = int.from_bytes(frame[offset:offset + width], "big")
+            if cls == 0x00:
+                a = value
+            else:
+                x = value
+        elif cls == 0x02:  # ST
+            mem[k] = a
+        elif cls == 0x03:  # STX
+            mem[k] = x
+        elif cls == 0x04:  # ALU
+            operand = x if code & 0x08 else k
+            op = code & 0xF0
+            a = (-a if op == 0x80 else ALU[op](a, operand)) & 0xFFFFFFFF
+        elif cls == 0x05:  # JMP
+            op = code & 0xF0
+            if op == 0x00:  # JA
+                pc += k
+                continue
+            operand = x if code & 0x08 else k
+            taken = {0x10: a == operand, 0x20: a > operand, 0x30: a >= operand,
+                     0x40: bool(a & operand)}[op]
+            pc += jt if taken else jf
+        elif cls == 0x06:  # RET
+            return a if code & 0x18 == 0x10 else k
+        elif cls == 0x07:  # MISC: TAX / TXA
+            if code & 0xF8 == 0x00:
+                x = a
+            else:
+                a = x
+        else:
+            raise AssertionError(f"unknown opcode {code:#x}")
+
+
+def kernel_accepts(program: Sequence[tuple[int, int, int, int]], frame: bytes) -> bool:
+    receiver, sender = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with receiver, sender:
+        bpf.attach(receiver, program)
+        sender.send(frame)  # AF_UNIX queues (or filters out) before send returns
+        try:
+            data = receiver.recv(65536, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        assert data == frame  # kept whole
+        return True
+
+
+def advert(vrid: int, version: int = 3) -> bytes:
+    return bytes([(version << 4) | 1, vrid, 100, 1, 0, 100, 0, 0]) + SRC4.packed
+
+
+def with_proto(frame: bytes, proto: int) -> bytes:
+    data = bytearray(frame)
+    data[23] = proto
+    data[24:26] = b"\0\0"
+    data[24:26] = struct.pack("!H", internet_checksum(bytes(data[14:34])))
+    return bytes(data)
+
+
+def with_ip_option(frame: bytes) -> bytes:
+    """The same IPv4 frame with a 4-byte router-alert option (IHL 6)."""
+    header = bytearray(frame[14:34] + b"\x94\x04\x00\x00")
+    header[0] = 0x46
+    header[2:4] = struct.pack("!H", len(frame) - 14 + 4)
+    header[10:12] = b"\0\0"
+    header[10:12] = struct.pack("!H", internet_checksum(bytes(header)))
+    return frame[:14] + bytes(header) + frame[34:]
+
+
+def fragment(frame: bytes, flags_offset: int) -> bytes:
+    data = bytearray(frame)
+    data[20:22] = struct.pack("!H", flags_offset)
+    return bytes(data)
+
+
+V4_7 = vrrp_frame(MAC, SRC4, GROUP4, advert(7))
+V4_8 = vrrp_frame(MAC, SRC4, GROUP4, advert(8))
+V6_7 = vrrp_frame(MAC, SRC6, GROUP6, advert(7))
+V6_8 = vrrp_frame(MAC, SRC6, GROUP6, advert(8))
+GARP = garp_frame(vmac(7, AF4), IPv4Address("192.0.2.100"))
+NA = unsolicited_na_frame(vmac(7, AF6), IPv6Address("2001:db8::100"),
+                          IPv6Address("2001:db8::100"))
+NS = dad_ns_frame(MAC, IPv6Address("2001:db8::100"))
+MLD_REPORT = vrrp_frame(MAC, SRC6, GROUP6, bytes([143, 0, 0, 0]) + b"\0" * 20)
+MLD_REPORT = MLD_REPORT[:20] + b"\x3a" + MLD_REPORT[21:]  # ICMPv6, type 143
+
+SAMPLES = {
+    "v4 vrid 7": V4_7,
+    "v4 vrid 7 v2": vrrp_frame(MAC, SRC4, GROUP4, advert(7, version=2)),
+    "v4 vrid 7 with IP option": with_ip_option(V4_7),
+    "v4 vrid 8": V4_8,
+    "v4 vrid 8 with IP option": with_ip_option(V4_8),
+    "v4 udp, byte 1 = 7": with_proto(V4_7, 17),
+    "v4 vrid 7 first fragment": fragment(V4_7, 0x2000),
+    "v4 vrid 7 later fragment": fragment(V4_7, 0x0010),
+    "v6 vrid 7": V6_7,
+    "v6 vrid 8": V6_8,
+    "arp": GARP,
+    "arp probe": arp_probe_frame(MAC, IPv4Address("192.0.2.100")),
+    "na": NA,
+    "ns": NS,
+    "mld": MLD_REPORT,
+    "runt": V4_7[:23],
+}
+
+EXPECTED: dict[tuple[str, int, int], set[str]] = {
+    ("vrrp", 7, AF4): {"v4 vrid 7", "v4 vrid 7 v2", "v4 vrid 7 with IP option"},
+    ("vrrp", 8, AF4): {"v4 vrid 8", "v4 vrid 8 with IP option"},
+    ("vrrp", 7, AF6): {"v6 vrid 7"},
+    ("vrrp", 8, AF6): {"v6 vrid 8"},
+    ("claim", 0, AF4): {"arp", "arp probe"},
+    ("claim", 0, AF6): {"na", "ns"},
+}
+
+
+def program_for(kind: str, vrid: int, family: int) -> list[tuple[int, int, int, int]]:
+    return bpf.vrrp_filter(vrid, family) if kind == "vrrp" else bpf.claim_filter(family)
+
+
+@pytest.mark.parametrize("key", list(EXPECTED), ids=lambda key: f"{key[0]}-{key[1]}-{key[2]}")
+def test_filter_accepts_exactly_the_expected_frames(key: tuple[str, int, int]) -> None:
+    program = program_for(*key)
+    for pkttype in (PACKET_HOST, PACKET_MULTICAST, PACKET_BROADCAST, PACKET_OTHERHOST):
+        accepted = {name for name, frame in SAMPLES.items() if run(program, frame, pkttype)}
+        assert accepted == EXPECTED[key], f"pkttype {pkttype}"
+
+
+@pytest.mark.parametrize("key", list(EXPECTED), ids=lambda key: f"{key[0]}-{key[1]}-{key[2]}")
+def test_filter_drops_outgoing_frames(key: tuple[str, int, int]) -> None:
+    program = program_for(*key)
+    assert not any(run(program, frame, PACKET_OUTGOING) for frame in SAMPLES.values())
+
+
+@pytest.mark.parametrize("key", list(EXPECTED), ids=lambda key: f"{key[0]}-{key[1]}-{key[2]}")
+def test_kernel_agrees_with_interpreter(key: tuple[str, int, int]) -> None:
+    program = program_for(*key)
+    accepted = {name for name, frame in SAMPLES.items() if kernel_accepts(program, frame)}
+    assert accepted == EXPECTED[key]
+
+
+def test_accepted_frames_are_kept_whole() -> None:
+    assert run(bpf.vrrp_filter(7, AF4), V4_7) >= 65535
+
+
+def test_programs_are_well_formed() -> None:
+    for key in EXPECTED:
+        program = program_for(*key)
+        assert program[-1][0] == bpf.RET_K and program[-2][0] == bpf.RET_K
+        for index, (code, jt, jf, _k) in enumerate(program):
+            if code & 0x07 == 0x05:  # every jump lands inside the program
+                assert index + 1 + max(jt, jf) < len(program)
+
+
+def test_vrrp_filter_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError):
+        bpf.vrrp_filter(256, AF4)
+    with pytest.raises(ValueError):
+        bpf.vrrp_filter(1, socket.AF_UNIX)
+    with pytest.raises(ValueError):
+        bpf.claim_filter(socket.AF_UNIX)
+
+
+def test_attach_rejects_empty_program() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock, pytest.raises(ValueError):
+        bpf.attach(sock, [])
