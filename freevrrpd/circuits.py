@@ -14,10 +14,11 @@ the link has been up ``MCClearErrorsCount`` seconds (0 = never reset).
 from __future__ import annotations
 
 import logging
+import os
 import select
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from freevrrpd.net.netlink import LinkWatcher
@@ -48,10 +49,14 @@ class CircuitMonitor(threading.Thread):
         # Pending returns: (deadline, worker) per worker whose link came back.
         self._pending: dict[VridWorker, float] = {}
         self._halt = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
 
     # ---- before the workers start --------------------------------------------------------
-    def initial_faults(self) -> None:
+    def initial_faults(self, only: Collection[VridWorker] | None = None) -> None:
+        """Mark routers whose link is down before their threads start (``only``:
+        the routers not started yet, after a reload)."""
         now = time.monotonic()
+        fresh = set(self.all_workers if only is None else only)
         for name, up in self.up.items():
             if up:
                 self.up_since[name] = now
@@ -60,9 +65,11 @@ class CircuitMonitor(threading.Thread):
                              name)
             for w in self.workers:
                 if w.settings.interface == name:
-                    w.router.faults.add(link_reason(name))
+                    if w in fresh:
+                        w.router.faults.add(link_reason(name))
                     for dep in self._deps(w):
-                        dep.router.faults.add(dep_reason(w.settings.vrid, name))
+                        if dep in fresh:
+                            dep.router.faults.add(dep_reason(w.settings.vrid, name))
 
     def _deps(self, w: VridWorker) -> list[VridWorker]:
         wanted = set(w.settings.vrids_dep)
@@ -78,19 +85,23 @@ class CircuitMonitor(threading.Thread):
             timeout = 1.0
             if self._pending:
                 timeout = max(0.0, min(min(self._pending.values()) - now, 1.0))
-            ready, _, _ = select.select([fd], [], [], timeout)
+            ready, _, _ = select.select([fd, self._wake_r], [], [], timeout)
             if self._halt.is_set():
                 break
-            if ready:
+            if fd in ready:
                 for name, usable in self.watcher.poll():
                     self._change(name, usable, time.monotonic())
             self._tick(time.monotonic())
 
     def stop(self) -> None:
         self._halt.set()
+        os.write(self._wake_w, b"x")
         if self.watcher is not None:
-            self.join(timeout=2)
+            if self.is_alive():
+                self.join(timeout=2)
             self.watcher.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
 
     def _change(self, name: str, usable: bool, now: float) -> None:
         if name not in self.up or self.up[name] == usable:

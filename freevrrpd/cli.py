@@ -12,6 +12,7 @@ from freevrrpd.config import ConfigError, ConfigProblem, load_config, summary
 
 DEFAULT_CONFIG = "/etc/freevrrpd.conf"
 DEFAULT_PIDFILE = "/run/freevrrpd.pid"
+DEFAULT_SOCKET = "/run/freevrrpd.sock"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -28,6 +29,10 @@ def parser() -> argparse.ArgumentParser:
                    help="chroot to DIR before reading the config")
     p.add_argument("-p", dest="pidfile", default=DEFAULT_PIDFILE, metavar="PIDFILE",
                    help=f"pid file, locked while running (default {DEFAULT_PIDFILE})")
+    p.add_argument("-s", dest="socket", default=DEFAULT_SOCKET, metavar="SOCKET",
+                   help=f"control socket for freevrrpctl (default {DEFAULT_SOCKET})")
+    p.add_argument("--metrics", metavar="ADDR:PORT",
+                   help="serve Prometheus metrics on ADDR:PORT (off by default)")
     p.add_argument("-d", dest="debug", action="store_true", help="debug logging")
     p.add_argument("-t", dest="check", action="store_true",
                    help="check the configuration, print one line per virtual router, exit")
@@ -36,7 +41,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    opts = parser().parse_args(argv)
+    p = parser()
+    opts = p.parse_args(argv)
+    if opts.metrics:
+        from freevrrpd.metrics import parse_listen
+
+        try:
+            parse_listen(opts.metrics)
+        except ValueError as exc:
+            p.error(str(exc))
     if opts.chroot:
         try:
             os.chroot(opts.chroot)

@@ -8,11 +8,18 @@ after an error (logged and counted by the caller) is always safe.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv6Address
 
 from freevrrpd.core.packet import encode
 from freevrrpd.core.router import Router
-from freevrrpd.core.settings import VRRP_GROUP_V4, VRRP_GROUP_V6, IPAddress, RouterSettings
+from freevrrpd.core.settings import (
+    VRRP_GROUP_V4,
+    VRRP_GROUP_V6,
+    IPAddress,
+    RouterSettings,
+    VirtualAddress,
+)
 from freevrrpd.net.capture import PacketSocket
 from freevrrpd.net.family import address_family
 from freevrrpd.net.frames import (
@@ -77,37 +84,36 @@ class Effects:
         self.sock.send(frame)
 
     # ---- addresses ----------------------------------------------------------------
-    def _targets(self) -> list[tuple[str, object]]:
-        s = self.settings
-        out: list[tuple[str, object]] = []
-        for va in s.addresses:
-            if va.device:
-                out.append((va.device, va.interface))
-            else:
-                out.append((self.macvlan or s.interface, va.interface))
-        return out
+    def _target(self, va: VirtualAddress) -> str:
+        """Where an address lives: its ``dev:``, else the macvlan or the interface."""
+        return va.device or self.macvlan or self.settings.interface
 
-    def claim(self) -> None:
+    def claim(self, addresses: Sequence[VirtualAddress] | None = None) -> None:
         s = self.settings
         if s.use_vmac and self.macvlan is None:
             self.macvlan = self.netlink.ensure_macvlan(s.interface, s.vrid, s.family)
             self.log.debug("%s: virtual MAC %s on %s", s.name, mac_str(self.vmac), self.macvlan)
-        for dev, iface in self._targets():
-            self.netlink.add_address(dev, iface)  # type: ignore[arg-type]
-        self.log.info("%s: claimed %s", s.name,
-                      ", ".join(str(a) for a in s.addresses))
+        todo = s.addresses if addresses is None else addresses
+        for va in todo:
+            self.netlink.add_address(self._target(va), va.interface)
+        self.log.info("%s: claimed %s", s.name, ", ".join(str(a) for a in todo))
 
-    def release(self) -> None:
+    def release(self, addresses: Sequence[VirtualAddress] | None = None) -> None:
+        """Remove ``addresses`` (all, and the virtual MAC, when None)."""
         s = self.settings
-        for dev, iface in self._targets():
+        todo = s.addresses if addresses is None else addresses
+        failed = []
+        for va in todo:
             try:
-                self.netlink.del_address(dev, iface)  # type: ignore[arg-type]
+                self.netlink.del_address(self._target(va), va.interface)
             except Exception as exc:  # one failure must not keep the others configured
-                self.log.error("%s: cannot remove %s from %s: %s", s.name, iface, dev, exc)
-        if self.macvlan is not None:
+                failed.append(f"{va}: {exc}")
+        if addresses is None and self.macvlan is not None:
             self.netlink.delete_link(self.macvlan)
             self.macvlan = None
-        self.log.info("%s: released %s", s.name, ", ".join(str(a) for a in s.addresses))
+        self.log.info("%s: released %s", s.name, ", ".join(str(a) for a in todo))
+        if failed:
+            raise OSError("cannot remove " + "; ".join(failed))
 
     # ---- announcements (RFC 5798 6.4.1 / 6.4.2) -------------------------------------
     def _announce_socket(self, dev: str) -> PacketSocket:
@@ -118,10 +124,10 @@ class Effects:
             self._announce[dev] = sock
         return sock
 
-    def announce(self) -> int:
+    def announce(self, addresses: Sequence[VirtualAddress] | None = None) -> int:
         s = self.settings
         sent = 0
-        for va in s.addresses:
+        for va in s.addresses if addresses is None else addresses:
             dev = va.device or s.interface
             mac = self.advert_mac if va.device is None else self.netlink.link_mac(dev)
             sock = self._announce_socket(dev)

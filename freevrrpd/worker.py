@@ -18,8 +18,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
 from freevrrpd.core.actions import (
     Action,
@@ -43,6 +43,7 @@ from freevrrpd.net.frames import mac_str, parse_ip_frame
 from freevrrpd.net.netlink import Netlink
 
 RETRY = 1.0  # seconds before an action that failed is retried
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,6 @@ class VridWorker(threading.Thread):
         self.stopped = threading.Event()
         self._retry_at: float | None = None
         self._pending_claim: bool | None = None  # True claim / False release still to do
-        self._pending_announce = 0
 
     # ---- called from other threads ----------------------------------------------------
     def post(self, name: str, *args: Any) -> None:
@@ -86,6 +86,54 @@ class VridWorker(threading.Thread):
 
     def stop(self) -> None:
         self.post("stop")
+
+    def call(self, fn: Callable[[float], T], timeout: float = 2.0) -> T | None:
+        """Run ``fn(now)`` on the worker's thread and return its result (None on timeout)."""
+        done = threading.Event()
+        box: list[T] = []
+
+        def run(now: float) -> None:
+            try:
+                box.append(fn(now))
+            finally:
+                done.set()
+
+        self.post("call", run)
+        if not done.wait(timeout) or not box:
+            return None
+        return box[0]
+
+    # ---- reload (on the worker's thread) ----------------------------------------------------
+    def apply_settings(self, new: RouterSettings, now: float) -> list[str]:
+        """Take a reloaded configuration with the fewest disruptions; say what changed."""
+        old = self.settings
+        changes = [f.name for f in fields(RouterSettings)
+                   if f.compare and getattr(old, f.name) != getattr(new, f.name)]
+        if not changes:
+            return []
+        master = self.router.state is State.MASTER
+        removed = [a for a in old.addresses if a not in new.addresses]
+        added = [a for a in new.addresses if a not in old.addresses]
+        if master and removed:
+            self._do_safely("release", lambda: self.effects.release(removed), now)
+        self.settings = new
+        self.effects.update_settings(new)
+        self.hooks.timeout = new.hook_timeout if new.hook_timeout > 0 else None
+        if self.guard.watcher is not None:
+            self.guard.watcher.ips = frozenset(new.ips)
+        actions = self.router.update_settings(new, now)
+        if master and added:
+            self._do_safely("claim", lambda: self.effects.claim(added), now)
+            self._do_safely("announce", lambda: self.effects.announce(added), now)
+        self._do(actions, now)
+        return changes
+
+    def _do_safely(self, what: str, fn: Callable[[], object], now: float) -> None:
+        try:
+            fn()
+        except Exception as exc:
+            self.errors[what] += 1
+            self.log.error("%s: %s failed during reload: %s", self.settings.name, what, exc)
 
     # ---- the thread -------------------------------------------------------------------
     def run(self) -> None:
@@ -159,6 +207,14 @@ class VridWorker(threading.Thread):
                 self.log.info("%s", self.describe())
             elif cmd.name == "call":
                 cmd.args[0](now)
+
+    def close_unstarted(self) -> None:
+        """Free the sockets of a worker whose thread never ran."""
+        self.effects.close()
+        self.sock.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        self.stopped.set()
 
     def _shutdown(self) -> None:
         now = time.monotonic()

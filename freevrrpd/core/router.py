@@ -11,7 +11,6 @@ dependency) and Stopped.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 
 from freevrrpd.core.actions import (
     Action,
@@ -140,20 +139,27 @@ class Router:
             return actions + self.start(now)
         return []
 
-    def set_priority(self, priority: int, now: float) -> list[Action]:
-        """Change the effective priority (reload); the next advert carries it."""
-        if not 1 <= priority <= 255:
-            raise ValueError(f"priority {priority} out of range 1..255")
-        self.priority = priority
-        self.settings = replace(self.settings, priority=priority)
-        self.validator = Validator(self.settings, self.validator)
+    def update_settings(self, settings: RouterSettings, now: float) -> list[Action]:
+        """Apply a reloaded configuration of this virtual router (same VRID, family
+        and interface).  Nothing is disrupted: the state is kept, and a master
+        whose advert changed (priority, interval, addresses, password) sends the
+        new one at once, so a backup that now outranks it preempts after its
+        Master_Down_Interval (RFC 5798 6.4.2)."""
+        old = self.settings
+        if settings.key != old.key:
+            raise ValueError(f"{settings.name} is not {old.name}")
+        self.settings = settings
+        self.priority = settings.priority
+        self.validator = Validator(settings, self.validator)
+        if not settings.preempt or settings.preempt_delay <= 0:
+            self.preempt_timer = None
         if self.state is State.MASTER:
-            # Tell the LAN at once: a backup that now outranks us preempts after
-            # its Master_Down_Interval (RFC 5798 6.4.2).
-            self.adver_timer = now
-            return self.handle_timer(now)
-        if self.state is State.BACKUP and priority == 255:
-            return self._to_master(now, "became address owner (priority 255)")
+            if self.build_advert(settings.priority) != Router(old).build_advert(old.priority):
+                self.adver_timer = now
+                return self.handle_timer(now)
+            return []
+        if self.state is State.BACKUP and settings.owner:
+            return self._to_master(now, "became address owner (priority 255) on reload")
         return []
 
     def handle_timer(self, now: float) -> list[Action]:

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +29,9 @@ class Daemon:
         conf_path: str,
         pid_path: str,
         log_path: str,
+        socket_path: str | None = None,
     ) -> None:
+        self.socket_path = socket_path
         self.host = host
         self.proc = proc
         self.argv = list(argv)
@@ -38,6 +41,12 @@ class Daemon:
 
     def __repr__(self) -> str:
         return f"<Daemon pid={self.pid} on {self.host.name}>"
+
+    def ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``freevrrpctl -s SOCKET ARGS`` against this daemon (in its namespace)."""
+        assert self.socket_path is not None, "daemon started without a control socket"
+        argv = [sys.executable, "-m", "freevrrpd.ctl", "-s", self.socket_path, *args]
+        return self.host.run(argv, check=check)
 
     @property
     def pid(self) -> int:

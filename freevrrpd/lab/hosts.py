@@ -157,16 +157,20 @@ class Host(Namespace):
         """Write ``conf_text`` and run freevrrpd in the foreground in this host.
 
         The command line is ``[*lab.daemon_command, "-F", "-d", "-f", CONF, "-p",
-        PIDFILE, *extra_args]``. ``argv`` replaces it; in it the exact tokens
-        ``{conf}``, ``{pidfile}``, ``{log}`` and ``{tmpdir}`` become those paths.
+        PIDFILE, "-s", SOCKET, *extra_args]``. ``argv`` replaces it; in it the exact
+        tokens ``{conf}``, ``{pidfile}``, ``{log}``, ``{socket}`` and ``{tmpdir}``
+        become those paths.
         """
         base = Path(self.lab.tmpdir, f"{self.name}-freevrrpd-{next(self._daemons)}")
-        conf, pid, log = (str(base.with_suffix(s)) for s in (".conf", ".pid", ".log"))
+        conf, pid, log, sock = (str(base.with_suffix(s))
+                                for s in (".conf", ".pid", ".log", ".sock"))
         Path(conf).write_text(conf_text)
         if argv is None:
-            cmd = [*self.lab.daemon_command, "-F", "-d", "-f", conf, "-p", pid, *extra_args]
+            cmd = [*self.lab.daemon_command, "-F", "-d", "-f", conf, "-p", pid, "-s", sock,
+                   *extra_args]
         else:
-            tokens = {"{conf}": conf, "{pidfile}": pid, "{log}": log, "{tmpdir}": self.lab.tmpdir}
+            tokens = {"{conf}": conf, "{pidfile}": pid, "{log}": log, "{tmpdir}": self.lab.tmpdir,
+                      "{socket}": sock}
             cmd = [tokens.get(arg, arg) for arg in argv]
         full_env = dict(os.environ)
         # `python -m freevrrpd` must find this very tree, installed or not.
@@ -177,4 +181,4 @@ class Host(Namespace):
         full_env["PYTHONUNBUFFERED"] = "1"
         full_env.update(env or {})
         proc = self.popen(cmd, log_path=log, env=full_env)
-        return Daemon(self, proc, cmd, conf, pid, log)
+        return Daemon(self, proc, cmd, conf, pid, log, sock)

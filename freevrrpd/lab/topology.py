@@ -60,6 +60,7 @@ class Lab:
         self._closed = False
         self._saved_handlers: dict[int, _Handler] = {}
         self._captures = itertools.count(1)
+        self._links = itertools.count(1)  # add_link: unique port names and MACs
         self.tmpdir = tempfile.mkdtemp(prefix=f"{self.prefix}-")
         atexit.register(self.close)
 
@@ -195,6 +196,39 @@ class Lab:
             )
         run_cmd(["ip", "-n", host.netns, "link", "set", host.ifname, "up"])
         return host
+
+    def add_link(
+        self,
+        host: Host,
+        switch: Switch,
+        ifname: str,
+        ipv4: str | None = None,
+        ipv6: str | None = None,
+    ) -> str:
+        """A further interface ``ifname`` of ``host``, plugged into ``switch``.
+
+        Returns the bridge port's name (in the switch's namespace): set it down
+        there to cut this link, as ``Host.cut`` does for eth0.
+        """
+        if not re.fullmatch(r"[a-z][a-z0-9]{0,14}", ifname) or ifname in host.links():
+            raise LabError(f"bad or duplicate interface name {ifname!r} on {host.name}")
+        for addr in (ipv4, ipv6):
+            if addr is not None:
+                check_address(addr)
+        n = next(self._links)
+        port = f"x{n}-{host.name}"[:15]
+        lab_id = f"{self.id[0:2]}:{self.id[2:4]}:{self.id[4:6]}"
+        mac = f"06:{lab_id}:{n >> 8:02x}:{n & 255:02x}"  # locally administered, unlike eth0's
+        veth = f"add {port} type veth peer name {ifname} address {mac} netns {host.netns}"
+        run_cmd(["ip", "-n", switch.netns, "link", *veth.split()])
+        run_cmd(["ip", "-n", switch.netns, "link", "set", port, "master", switch.bridge, "up"])
+        if ipv4 is not None:
+            run_cmd(["ip", "-n", host.netns, "addr", "add", _with_prefix(ipv4, 24), "dev", ifname])
+        if ipv6 is not None:
+            v6 = _with_prefix(ipv6, 64)
+            run_cmd(["ip", "-n", host.netns, "addr", "add", v6, "dev", ifname, "nodad"])
+        run_cmd(["ip", "-n", host.netns, "link", "set", ifname, "up"])
+        return port
 
     # -- observing -------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from ipaddress import ip_address, ip_interface
 
 import pytest
@@ -387,18 +388,41 @@ def test_gratuitous_arp_spaced_and_disabled() -> None:
     assert not any(isinstance(a, Announce) for a in off.start(0))
 
 
-def test_priority_change_is_sent_at_once() -> None:
-    r = Router(settings(priority=255), ip_address("192.0.2.1"))
+def test_reload_priority_change_is_sent_at_once() -> None:
+    s = settings(priority=255)
+    r = Router(s, ip_address("192.0.2.1"))
     r.start(0)
-    actions = r.set_priority(120, 0.5)
+    actions = r.update_settings(replace(s, priority=120), 0.5)
     assert SendAdvert(120) in actions and r.state is State.MASTER
+    assert r.adver_timer == pytest.approx(1.5)
+    # An unchanged advert sends nothing extra and keeps the schedule.
+    assert r.update_settings(replace(s, priority=120, masterscript="x"), 0.7) == []
+    assert r.adver_timer == pytest.approx(1.5)
     with pytest.raises(ValueError):
-        r.set_priority(0, 1)
-    b = Router(settings(priority=100), ip_address("192.0.2.2"))
+        r.update_settings(replace(s, vrid=2), 1)
+    b = Router(settings(priority=100, preempt_delay=5), ip_address("192.0.2.2"))
     b.start(0)
-    assert b.set_priority(150, 1) == [] and b.state is State.BACKUP
-    b.set_priority(255, 2)
+    b.preempt_timer = 3.0
+    assert b.update_settings(settings(priority=150, preempt=False), 1) == []
+    assert b.state is State.BACKUP and b.preempt_timer is None and b.priority == 150
+    b.update_settings(settings(priority=255), 2)
     assert b.state is State.MASTER
+
+
+def test_reload_moves_the_master_on_the_simulated_lan() -> None:
+    lan = SimLan()
+    a = lan.add("a", "192.0.2.1", priority=200)
+    b = lan.add("b", "192.0.2.2", priority=100)
+    lan.start()
+    lan.run_for(10)
+    assert lan.masters() == ["a"]
+    lan._apply(a, a.router.update_settings(replace(a.router.settings, priority=50), lan.now))
+    t0 = lan.now
+    lan.run_for(10)
+    assert lan.masters() == ["b"]
+    # b discards the lower adverts and takes over after its Master_Down_Interval.
+    (t,) = lan.became_master_at("b")
+    assert t0 < t <= t0 + b.router.master_down_interval + 0.01
 
 
 def test_v2_advert_carries_password_and_ipv6_v3_advert() -> None:
