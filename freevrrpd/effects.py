@@ -60,7 +60,7 @@ class Effects:
         if s.family == 4:
             ip: IPAddress | None = self.netlink.primary_ipv4(s.interface, exclude=s.ips)
         else:
-            ip = self.netlink.link_local_ipv6(s.interface)
+            ip = self.netlink.link_local_ipv6(s.interface, exclude=s.ips)
         if ip != self.src_ip:
             self._frames.clear()
             self.src_ip = ip

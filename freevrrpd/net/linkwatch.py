@@ -10,8 +10,9 @@ does not mix with select() on a descriptor owned by another thread.
 The initial state comes from a link dump taken *after* subscribing, so no
 change can fall between the two; an event queued before the dump may then
 report a state that the dump already superseded, immediately followed by
-the current one -- the last report is always right.  If the kernel drops
-events (ENOBUFS), the state is re-read from a fresh dump.
+the current one -- every event carries the whole state, so the last report
+is always right.  If the kernel drops events (ENOBUFS), what is still queued
+is discarded and the state re-read from a fresh dump.  One owner thread.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def dump_links() -> dict[int, tuple[str, bool]]:
 class LinkWatcher:
     """Usable/not-usable state of some links, updated from netlink events."""
 
-    def __init__(self, names: Collection[str]) -> None:
+    def __init__(self, names: Collection[str], rcvbuf: int = RCVBUF) -> None:
         self._names = frozenset(names)
         self._state: dict[str, bool] = {}
         self._index: dict[int, str] = {}  # ifindex -> watched name
@@ -122,9 +123,9 @@ class LinkWatcher:
                                    socket.NETLINK_ROUTE)
         try:
             try:  # SO_RCVBUFFORCE passes rmem_max when we have CAP_NET_ADMIN
-                self._sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
+                self._sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
             except OSError:
-                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
             self._sock.bind((0, RTMGRP_LINK))  # subscribe first, then read the state
             self._resync()
         except BaseException:
@@ -152,7 +153,11 @@ class LinkWatcher:
             except OSError as exc:
                 if exc.errno != errno.ENOBUFS:
                     raise
-                changes += self._resync()  # events were lost: start from the truth
+                # Events were lost.  The kernel reports that *before* handing out
+                # what is still queued, which is older than the loss: drop it all,
+                # then read the truth.
+                self._discard_pending()
+                changes += self._resync()
                 continue
             for mtype, _flags, _seq, raw in _messages(data):
                 link = _decode(raw) if mtype in (RTM_NEWLINK, RTM_DELLINK) else None
@@ -160,6 +165,16 @@ class LinkWatcher:
                     index, name, usable = link
                     gone = mtype == RTM_DELLINK
                     self._event(changes, index, name, usable and not gone, gone)
+
+    def _discard_pending(self) -> None:
+        while True:
+            try:
+                self._sock.recv(RECV_SIZE)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    raise
 
     def _event(self, changes: list[tuple[str, bool]], index: int, name: str | None,
                usable: bool, gone: bool) -> None:

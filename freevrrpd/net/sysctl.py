@@ -48,10 +48,11 @@ VMAC_IPV4 = (
     # address) would otherwise delete all its secondaries with it.
     ("promote_secondaries", 1),
 )
-# Deliberately not set: accept_local.  Peers that use raw IP sockets need it
-# to accept their own adverts looped through the macvlan; our adverts are
-# received with AF_PACKET on the parent before the IP layer, which never
-# drops them as "local source".
+# Deliberately not set: accept_local.  It only makes the IP layer accept
+# packets whose *source* is one of our own addresses (our own adverts looped
+# back by the macvlan, for a daemon reading them from an IP socket).  We read
+# adverts with AF_PACKET on the parent, before the IP layer, so it changes
+# nothing for us and would only widen what the host accepts.
 
 # IPv4 settings of the parent interface when an IPv4 virtual MAC sits on it.
 PARENT_IPV4 = (
@@ -67,9 +68,12 @@ PARENT_IPV4 = (
 # These stay set when the macvlan goes: several VRIDs may share one parent,
 # and both values are the recommended ones for any multi-homed host.
 
-# IPv6 settings of an IPv6 virtual MAC.  Both routers of a VRID carry the same
-# virtual MAC, so anything derived from it is a duplicate on the LAN, and
-# every packet it sends teaches the switches where the virtual MAC lives.
+# IPv6 settings of an IPv6 virtual MAC.  Neighbour discovery needs no
+# counterpart of arp_ignore: Linux answers a solicitation only for addresses on
+# the interface it arrived on (RFC 4861 7.2.3), so the parent stays silent for
+# the VIPs by itself.  But both routers of a VRID carry the same virtual MAC,
+# so anything derived from it is a duplicate on the LAN, and every packet it
+# sends teaches the switches where the virtual MAC lives.
 VMAC_IPV6 = (
     # addr_gen_mode=1 (none): no EUI-64 link-local address.  It would be the
     # same on every router of the VRID; DAD (RFC 4862 5.4) would fail on one
