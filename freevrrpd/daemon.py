@@ -44,12 +44,12 @@ def setup_logging(foreground: bool, debug: bool) -> None:
     logging.getLogger("pyroute2").setLevel(logging.WARNING)
 
 
-def daemonize() -> None:
+def daemonize(keep: list[int]) -> None:
     import daemon  # python-daemon
 
     # Our own signal handlers are installed afterwards; keep python-daemon's off.
     ctx = daemon.DaemonContext(working_directory="/", umask=0o022, signal_map={},
-                               detach_process=True)
+                               detach_process=True, files_preserve=keep)
     ctx.open()
 
 
@@ -77,17 +77,19 @@ def run(routers: Sequence[RouterSettings], opts: argparse.Namespace) -> int:
         for p in problems:
             print(f"freevrrpd: {p}", file=sys.stderr)
         return 2
-    if not opts.foreground:
-        daemonize()
-        setup_logging(False, opts.debug)
+    # Lock the pid file before daemonizing, so that a second instance fails in
+    # the foreground with a message and a non-zero exit; the child inherits the lock.
     pidfile = PidFile(opts.pidfile)
     try:
         pidfile.acquire()
     except PidFileError as exc:
-        log.error("%s", exc)
-        if opts.foreground:
-            print(f"freevrrpd: {exc}", file=sys.stderr)
+        print(f"freevrrpd: {exc}", file=sys.stderr)
         return 1
+    if not opts.foreground:
+        assert pidfile.fd is not None
+        daemonize([pidfile.fd])
+        setup_logging(False, opts.debug)
+        pidfile.write_pid()
     netlink = Netlink()
     sup = Supervisor(routers, netlink, os.path.abspath(opts.config))
     stop = threading.Event()

@@ -35,10 +35,19 @@ class PidFile:
         except OSError as exc:
             os.close(fd)
             raise PidFileError(f"cannot lock {self.path}: {exc.strerror}") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        os.fsync(fd)
         self._fd = fd
+        self.write_pid()
+
+    @property
+    def fd(self) -> int | None:
+        return self._fd
+
+    def write_pid(self) -> None:
+        """Record our pid (again after daemonizing: the lock passes to the child)."""
+        assert self._fd is not None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+        os.fsync(self._fd)
 
     def release(self) -> None:
         if self._fd is None:

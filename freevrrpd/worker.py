@@ -41,6 +41,7 @@ from freevrrpd.net.capture import vrrp_socket
 from freevrrpd.net.family import address_family
 from freevrrpd.net.frames import mac_str, parse_ip_frame
 from freevrrpd.net.netlink import Netlink
+from freevrrpd.status import snapshot
 
 RETRY = 1.0  # seconds before an action that failed is retried
 T = TypeVar("T")
@@ -154,7 +155,7 @@ class VridWorker(threading.Thread):
         running = True
         while running:
             now = time.monotonic()
-            deadlines = [d for d in (self.router.next_deadline(), self._retry_at) if d is not None]
+            deadlines = [d for d in (self._timer_deadline(), self._retry_at) if d is not None]
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
             fds = [self.sock.fileno(), self._wake_r]
             watcher = self.guard.watcher
@@ -172,10 +173,18 @@ class VridWorker(threading.Thread):
                     break
             if self._retry_at is not None and now >= self._retry_at:
                 self._retry(now)
-            deadline = self.router.next_deadline()
+            deadline = self._timer_deadline()
             if deadline is not None and now >= deadline:
                 self._do(self.router.handle_timer(now), now)
         self._shutdown()
+
+    def _timer_deadline(self) -> float | None:
+        # Probe before claiming (RFC 5227 2.1.1, RFC 4862 5.4): a backup's timers
+        # (Master_Down, preemption) wait for the guard's first probe, which
+        # short advert intervals would otherwise outrun.
+        if self.guard.first_probe_pending and self.router.state is State.BACKUP:
+            return None
+        return self.router.next_deadline()
 
     def _receive(self, now: float) -> None:
         for frame in self.sock.recv_all():
@@ -309,17 +318,18 @@ class VridWorker(threading.Thread):
 
     # ---- status ---------------------------------------------------------------------
     def describe(self) -> str:
-        r = self.router
-        drops = ", ".join(f"{k} {v}" for k, v in sorted(r.drops.items())) or "none"
-        master = "us" if r.state is State.MASTER else (r.master_ip or "unknown")
-        last = r.last_transition
-        why = f"{last.old.value}->{last.new.value} ({last.reason})" if last else "none"
-        hook = self.hooks.last()
-        hook_text = (f"{hook.kind} rc={hook.returncode} {hook.duration:.2f}s"
+        """One log line with the same facts as ``freevrrpctl status`` (SIGUSR1)."""
+        v = snapshot(self)
+        drops = ", ".join(f"{k} {n}" for k, n in v["drops"].items()) or "none"
+        last = v["last_transition"]
+        why = f"{last['from']}->{last['to']} ({last['reason']})" if last else "none"
+        hook = v["last_hook"]
+        hook_text = (f"{hook['kind']} rc={hook['returncode']} {hook['duration']}s"
                      if hook else "none")
-        return (f"{self.settings.name}: state {r.state.value}, priority {r.priority}, "
-                f"master {master}, faults [{', '.join(sorted(r.faults))}], "
-                f"sent {r.sent}, received {r.received}, drops {drops}, "
-                f"conflicts {self.conflicts}, errors {sum(self.errors.values())}, "
+        return (f"{self.settings.name}: state {v['state']}, priority {v['priority']} "
+                f"(effective {v['effective_priority']}), master {v['master'] or 'unknown'}, "
+                f"faults [{', '.join(v['faults'])}], sent {v['adverts_sent']}, "
+                f"received {v['adverts_received']}, drops {drops}, conflicts {v['conflicts']}, "
+                f"errors {sum(v['errors'].values())}, "
                 f"peer MACs [{', '.join(mac_str(m) for m in sorted(self.peer_macs))}], "
                 f"last transition {why}, last hook {hook_text}")
