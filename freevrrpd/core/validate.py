@@ -66,6 +66,13 @@ class Validator:
                     "interval", src,
                     f"advert interval {adv.interval_cs / 100:g} s, ours is "
                     f"{s.advert_int_cs / 100:g} s", reports)
+        if s.priority == 255 and adv.priority == 255:
+            # RFC 5798 7.1 says an address owner drops every advert; the verified
+            # erratum 8298 (to RFC 9568, its successor) says to log it and go on
+            # processing, else two owners stay master forever.  We follow the
+            # erratum: two owners settle by primary address (RFC 5798 6.4.3).
+            self._report_once("owner", src, "also claims to be the address owner "
+                              "(priority 255)", reports)
         if frozenset(adv.addresses) != self.ips and adv.priority != 255:
             # RFC 5798 7.1 / RFC 3768 7.1: a mismatching address list is logged and,
             # unless the sender is the address owner, dropped.
@@ -78,13 +85,17 @@ class Validator:
     def _drop(self, reason: str, peer: IPAddress | None, detail: str,
               reports: list[Report]) -> tuple[None, list[Report]]:
         self.drops[reason] += 1
-        if peer is not None and (peer, reason) not in self._reported:
+        if peer is not None:
+            self._report_once(reason, peer, f"{detail} (dropping its adverts, reason "
+                              f"'{reason}'; reported once)", reports)
+        return None, reports
+
+    def _report_once(self, reason: str, peer: IPAddress, detail: str,
+                     reports: list[Report]) -> None:
+        if (peer, reason) not in self._reported:
             self._reported.add((peer, reason))
             reports.append(Report(
-                "warning",
-                f"{self.settings.name}: misconfigured peer {peer}: {detail}"
-                f" (dropping its adverts, reason '{reason}'; reported once)"))
-        return None, reports
+                "warning", f"{self.settings.name}: misconfigured peer {peer}: {detail}"))
 
     def _checksum_hint(self, exc: PacketError, payload: bytes, src: IPAddress,
                        dst: IPAddress) -> str | None:

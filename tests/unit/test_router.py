@@ -455,3 +455,28 @@ def test_stopped_router_ignores_everything() -> None:
     assert r.receive(data, ip_address("192.0.2.2"), VRRP_GROUP_V4, 255, 2) == []
     assert r.set_fault("x", True, 3) == []
     assert r.shutdown(4) == []
+
+
+def test_two_owners_settle_by_address_and_are_reported() -> None:
+    # RFC 9568 erratum 8298: an owner logs another owner's adverts and processes them.
+    lan = SimLan()
+    a = lan.add("a", "192.0.2.1", priority=255)
+    b = lan.add("b", "192.0.2.2", priority=255)
+    lan.start()
+    lan.run_for(5)
+    assert lan.masters() == ["b"]
+    assert sum("address owner" in r.message for r in a.reports) == 1
+    assert b.router.drops.total() == 0
+
+
+def test_owner_returning_is_not_a_misconfiguration() -> None:
+    lan = SimLan()
+    backup = lan.add("b", "192.0.2.2", priority=100)
+    owner = lan.add("owner", "192.0.2.1", priority=255)
+    lan.start("b")
+    lan.run_for(10)
+    lan.start("owner")
+    lan.run_for(5)
+    assert lan.masters() == ["owner"]
+    assert owner.reports == [] and owner.router.drops.total() == 0
+    assert backup.state is State.BACKUP
