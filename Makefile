@@ -7,9 +7,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SYSSTAMP := $(VENV)/.system-deps
 # Debian packages the tests and the lab use: real peers and packet dissection.
-DEB_PACKAGES := iproute2 keepalived tshark tcpdump procps iputils-ping
+DEB_PACKAGES := iproute2 keepalived tshark tcpdump procps iputils-ping python3-venv man-db groff-base
 
-.PHONY: all install system-deps lint test unit demo bench clean distclean
+.PHONY: all install system-deps lint test unit demo bench clean distclean install-service
 
 all: install
 
@@ -49,6 +49,11 @@ demo: install system-deps
 
 bench: install system-deps
 	$(PY) -m bench.run
+
+# System-wide install: venv in /opt/freevrrpd, unit, init scripts, man pages, example config.
+# Needs root unless DESTDIR is set; honours DESTDIR and PREFIX (also VENV, UNITDIR, PYTHON).
+install-service:
+	sh scripts/install-service.sh DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)"
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage build *.egg-info

@@ -34,6 +34,12 @@ def setup_logging(foreground: bool, debug: bool) -> None:
             syslog = logging.handlers.SysLogHandler(
                 address="/dev/log", facility=logging.handlers.SysLogHandler.LOG_DAEMON)
             syslog.ident = "freevrrpd: "  # the original's syslog tag
+            # Python >= 3.11 ignores a failed connect (no syslog daemon) and
+            # then prints a traceback for every record: use stderr instead.
+            sock = getattr(syslog, "socket", None)
+            if sock is None or sock.fileno() < 0:
+                syslog.close()
+                raise OSError("no syslog socket at /dev/log")
             handler = syslog
         except OSError:
             handler = logging.StreamHandler(sys.stderr)
@@ -47,6 +53,11 @@ def setup_logging(foreground: bool, debug: bool) -> None:
 def daemonize(keep: list[int]) -> None:
     import daemon  # python-daemon
 
+    # python-daemon closes every descriptor behind the Python objects' backs.
+    # Close the syslog socket properly first: left to its finalizer it would
+    # later close whatever new socket (e.g. netlink) got the same number.
+    for handler in logging.getLogger().handlers:
+        handler.close()
     # Our own signal handlers are installed afterwards; keep python-daemon's off.
     ctx = daemon.DaemonContext(working_directory="/", umask=0o022, signal_map={},
                                detach_process=True, files_preserve=keep)
