@@ -108,6 +108,9 @@ def run(routers: Sequence[RouterSettings], opts: argparse.Namespace) -> int:
 
     def on_stop(signum: int, frame: FrameType | None) -> None:
         log.info("received %s: resigning and releasing addresses", signal.Signals(signum).name)
+        # A second signal must not cut the resignation short.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         stop.set()
 
     def on_usr1(signum: int, frame: FrameType | None) -> None:

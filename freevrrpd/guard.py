@@ -12,6 +12,7 @@ they take about a second and the protocol timers must keep their schedule.
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import TYPE_CHECKING
 
 from freevrrpd.core.actions import State
@@ -35,6 +36,11 @@ class ConflictGuard:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._conflict = False
+        # Set from the router entering Backup until a probe has run since: the
+        # worker holds the backup's timers meanwhile (probe before claiming).
+        self.probe_pending = False
+        self._kick = threading.Event()
+        self._entries = 0  # entries into Backup: a stale "probe done" is ignored
 
     @property
     def enabled(self) -> bool:
@@ -53,25 +59,54 @@ class ConflictGuard:
                                         name=f"guard-{self.worker.name}")
         self._thread.start()
 
-    def stop(self) -> None:
+    def entered_backup(self) -> None:
+        """Worker thread: the router entered Backup from Init; probe before it may claim."""
+        if not self.enabled:
+            return
+        self._entries += 1
+        self.probe_pending = True
+        self._kick.set()
+
+    def stop(self, wait: float = PROBE_TIME * 3) -> None:
         self._stop.set()
+        self._kick.set()
         self.master_stopped()
-        if self._thread is not None:
-            self._thread.join(timeout=PROBE_TIME * 3)
+        if self._thread is not None and wait > 0:
+            self._thread.join(timeout=wait)
 
     # ---- probing, on the guard's own thread ---------------------------------------------
     def _loop(self) -> None:
         s = self.worker.settings
-        # Give the master's adverts a chance to arrive first, so that its MAC is
-        # known as a VRRP router's and its answers are not taken for a conflict.
-        if self._stop.wait(min(max(1.5 * s.advert_int, 0.2), 3.0)):
-            return
         while not self._stop.is_set():
+            # A probe on every entry into Backup, and then every RECHECK_* seconds.
+            self._kick.wait(RECHECK_CONFLICT if self._conflict else RECHECK_OK)
+            self._kick.clear()
+            entry, pending = self._entries, self.probe_pending
+            # Give the master's adverts a chance to arrive first, so that its MAC is
+            # known as a VRRP router's and its answers are not taken for a conflict.
+            if pending and self._stop.wait(min(max(1.5 * s.advert_int, 0.2), 3.0)):
+                return
+            if self._stop.is_set():
+                return
             state = self.worker.router.state
             if state is State.BACKUP or (state is State.FAULT and self._conflict):
                 self._probe_all()
-            if self._stop.wait(RECHECK_CONFLICT if self._conflict else RECHECK_OK):
-                return
+            if pending:
+                # Queued after any fault the probe posted: the worker never sees
+                # the hold lifted before the conflict.
+                self.worker.post("call", partial(self._probe_done, entry))
+
+    def _probe_done(self, entry: int, now: float) -> None:
+        """Worker thread: lift the hold, unless the router entered Backup again since."""
+        if entry != self._entries:
+            return
+        self.probe_pending = False
+        r = self.worker.router
+        if r.state is State.BACKUP and r.master_down_timer is not None:
+            # Timers that ran out during the probe must not all fire at once:
+            # routers that entered Backup together still take over in priority
+            # order, Skew_Time apart (RFC 5798 6.1, 6.4.2).
+            r.master_down_timer = max(r.master_down_timer, now + r.skew_time)
 
     def _probe_all(self) -> None:
         s = self.worker.settings
@@ -86,7 +121,13 @@ class ConflictGuard:
             except OSError as exc:
                 log.error("%s: cannot probe %s on %s: %s", s.name, va.ip, dev, exc)
                 return
-            if mac is not None:
+            if mac is not None and mac not in self.worker.peer_macs:
+                # A peer that became master while we probed answers (or announces,
+                # RFC 5798 6.4.1) from a MAC the snapshot above did not hold yet.
+                # Give the worker thread time to see its adverts before calling it
+                # a conflict: two routers started together otherwise fault forever.
+                self._stop.wait(min(max(1.5 * s.advert_int, 0.2), 3.0))
+            if mac is not None and mac not in self.worker.peer_macs:
                 self.worker.conflicts += 1
                 log.error("%s: address conflict: %s is held by %s, which is not a VRRP router "
                           "of this VRID; not claiming it (probing again in %.0f s)",

@@ -45,6 +45,44 @@ from freevrrpd.status import snapshot
 
 RETRY = 1.0  # seconds before an action that failed is retried
 T = TypeVar("T")
+FD_SETSIZE = 1024  # select() cannot watch descriptors at or above this
+# Longer waits end early by 1/500 of their length, then sleep the rest.
+SLACK_SPLIT = 0.2  # seconds
+
+
+def _wait_readable(fds: list[int], timeout: float | None) -> list[int]:
+    """The descriptors of ``fds`` that became readable within ``timeout`` seconds.
+
+    A timer must not fire late: Linux lets a select()/poll() timeout run over
+    by 0.1 % of its length (the kernel's select_estimate_accuracy), a whole
+    millisecond on a 1 s advert interval.  Such a wait ends a little early and
+    a plain sleep, late by only the 50 us timer slack, covers the rest.
+    select() cannot take descriptors past FD_SETSIZE, which a daemon with more
+    than a hundred or so VRIDs has; poll() can but counts whole milliseconds,
+    so the sleep covers the fraction too.  A frame that arrived during the
+    sleep is reported, so it is handled before the timer.
+    """
+    rest = 0.0
+    if timeout is not None and timeout > SLACK_SPLIT:
+        rest = timeout / 500
+        timeout -= rest
+    poller: select.poll | None = None
+    if max(fds) < FD_SETSIZE:
+        ready: list[int] = select.select(fds, [], [], timeout)[0]
+    else:
+        poller = select.poll()
+        for fd in fds:
+            poller.register(fd, select.POLLIN)
+        whole_ms = None if timeout is None else int(timeout * 1000)
+        ready = [fd for fd, _ in poller.poll(whole_ms)]
+        if timeout is not None and whole_ms is not None:
+            rest += timeout - whole_ms / 1000
+    if ready or rest <= 0:
+        return ready
+    time.sleep(rest)
+    if poller is not None:
+        return [fd for fd, _ in poller.poll(0)]
+    return select.select(fds, [], [], 0)[0]
 
 
 @dataclass(frozen=True)
@@ -70,6 +108,8 @@ class VridWorker(threading.Thread):
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
+        self._pipe_lock = threading.Lock()
+        self._pipe_closed = False
         self.sock = vrrp_socket(settings.interface, settings.vrid, address_family(settings.family))
         self.effects = Effects(settings, netlink, self.sock, log)
         self.hooks = HookRunner(settings.name, settings.hook_timeout, log, self._hook_done)
@@ -81,9 +121,20 @@ class VridWorker(threading.Thread):
     # ---- called from other threads ----------------------------------------------------
     def post(self, name: str, *args: Any) -> None:
         self.commands.put(Command(name, args))
-        # A full pipe already means "wake up": dropping this byte loses nothing.
-        with contextlib.suppress(BlockingIOError):
-            os.write(self._wake_w, b"x")
+        with self._pipe_lock:
+            if self._pipe_closed:  # a late post from the guard or the monitor
+                return
+            # A full pipe already means "wake up": dropping this byte loses nothing.
+            with contextlib.suppress(BlockingIOError):
+                os.write(self._wake_w, b"x")
+
+    def _close_pipe(self) -> None:
+        # Under the lock: a descriptor number closed here may be reused at once,
+        # and a late post() must never write into someone else's socket.
+        with self._pipe_lock:
+            self._pipe_closed = True
+            os.close(self._wake_r)
+            os.close(self._wake_w)
 
     def stop(self) -> None:
         self.post("stop")
@@ -161,7 +212,7 @@ class VridWorker(threading.Thread):
             watcher = self.guard.watcher
             if watcher is not None:
                 fds.append(watcher.fileno())
-            ready, _, _ = select.select(fds, [], [], timeout)
+            ready = _wait_readable(fds, timeout)
             now = time.monotonic()
             if self.sock.fileno() in ready:
                 self._receive(now)
@@ -180,9 +231,9 @@ class VridWorker(threading.Thread):
 
     def _timer_deadline(self) -> float | None:
         # Probe before claiming (RFC 5227 2.1.1, RFC 4862 5.4): a backup's timers
-        # (Master_Down, preemption) wait for the guard's first probe, which
-        # short advert intervals would otherwise outrun.
-        if self.guard.first_probe_pending and self.router.state is State.BACKUP:
+        # (Master_Down, preemption) wait for the guard's probe after entering
+        # Backup, which short advert intervals would otherwise outrun.
+        if self.guard.probe_pending and self.router.state is State.BACKUP:
             return None
         return self.router.next_deadline()
 
@@ -221,8 +272,7 @@ class VridWorker(threading.Thread):
         """Free the sockets of a worker whose thread never ran."""
         self.effects.close()
         self.sock.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        self._close_pipe()
         self.stopped.set()
 
     def _shutdown(self) -> None:
@@ -230,14 +280,14 @@ class VridWorker(threading.Thread):
         # Resign first (RFC 5798 6.4.3: priority 0 lets a backup take over after
         # Skew_Time); a probe still listening must not delay that.
         self._do(self.router.shutdown(now), now)
-        self.guard.stop()
+        # A probe under way is abandoned, not awaited: its thread only reads.
+        self.guard.stop(wait=0.0)
         if self._pending_claim is False:
             self._retry(now)
         self.hooks.close()
         self.effects.close()
         self.sock.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        self._close_pipe()
 
     # ---- acting -----------------------------------------------------------------------
     def _do(self, actions: list[Action], now: float) -> None:
@@ -272,6 +322,8 @@ class VridWorker(threading.Thread):
             peer = "" if action.peer_priority is None else f", peer priority {action.peer_priority}"
             self.log.info("%s: %s -> %s: %s (priority %d%s)", s.name, action.old.value,
                           action.new.value, action.reason, action.priority, peer)
+            if action.new is State.BACKUP and action.old is State.INITIALIZE:
+                self.guard.entered_backup()
             if self.on_state is not None:
                 self.on_state(self, action.new)
         elif isinstance(action, RunHook):
