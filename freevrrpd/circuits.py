@@ -80,12 +80,17 @@ class CircuitMonitor(threading.Thread):
         if self.watcher is None:
             return
         fd = self.watcher.fileno()
+        # poll(), not select(): with many VRIDs (or after a reload) this
+        # descriptor can exceed FD_SETSIZE (1024), which select() refuses.
+        poller = select.poll()
+        for watched in (fd, self._wake_r):
+            poller.register(watched, select.POLLIN)
         while not self._halt.is_set():
             now = time.monotonic()
             timeout = 1.0
             if self._pending:
                 timeout = max(0.0, min(min(self._pending.values()) - now, 1.0))
-            ready, _, _ = select.select([fd, self._wake_r], [], [], timeout)
+            ready = [f for f, _ in poller.poll(timeout * 1000)]
             if self._halt.is_set():
                 break
             if fd in ready:

@@ -288,7 +288,8 @@ def build(sections: list[RawSection], problems: Problems) -> tuple[RouterSetting
                 interface=sec.interface,
                 family=sec.family,
                 vrids_dep=sec.vrids_dep,
-                source=Source(problems.path, sec.raw.line),
+                source=Source(problems.path, sec.raw.line,
+                              tuple((e.keyword.lower(), e.line) for e in sec.raw.entries)),
                 **sec.values,
             )
         )

@@ -41,8 +41,13 @@ class ControlServer(threading.Thread):
         self._stop_r, self._stop_w = os.pipe()
 
     def run(self) -> None:
+        # poll(), not select(): created after the workers' sockets, our
+        # descriptors exceed FD_SETSIZE (1024) with a few hundred VRIDs.
+        poller = select.poll()
+        for fd in (self.sock.fileno(), self._stop_r):
+            poller.register(fd, select.POLLIN)
         while True:
-            ready, _, _ = select.select([self.sock.fileno(), self._stop_r], [], [])
+            ready = [fd for fd, _ in poller.poll()]
             if self._stop_r in ready:
                 return
             try:

@@ -33,10 +33,12 @@ STOP_TIMEOUT = 10.0  # seconds to wait for a VRID to resign and run its stop hoo
 def check_interfaces(routers: Sequence[RouterSettings], netlink: Netlink) -> list[str]:
     problems = []
     for s in routers:
-        names = [s.interface] + [a.device for a in s.addresses if a.device]
-        for name in names:
+        names = [("interface", s.interface)]
+        names += [("addr", a.device) for a in s.addresses if a.device]
+        for keyword, name in names:
             if netlink.ifindex(name) is None:
-                problems.append(f"{s.source}: {s.name}: interface {name} does not exist")
+                problems.append(f"{s.source.at(keyword)}: {keyword}: {s.name}: "
+                                f"interface {name} does not exist")
     return problems
 
 

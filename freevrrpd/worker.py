@@ -62,10 +62,9 @@ def _wait_readable(fds: list[int], timeout: float | None) -> list[int]:
     so the sleep covers the fraction too.  A frame that arrived during the
     sleep is reported, so it is handled before the timer.
     """
-    rest = 0.0
+    deadline = None if timeout is None else time.monotonic() + timeout
     if timeout is not None and timeout > SLACK_SPLIT:
-        rest = timeout / 500
-        timeout -= rest
+        timeout -= timeout / 500
     poller: select.poll | None = None
     if max(fds) < FD_SETSIZE:
         ready: list[int] = select.select(fds, [], [], timeout)[0]
@@ -73,10 +72,8 @@ def _wait_readable(fds: list[int], timeout: float | None) -> list[int]:
         poller = select.poll()
         for fd in fds:
             poller.register(fd, select.POLLIN)
-        whole_ms = None if timeout is None else int(timeout * 1000)
-        ready = [fd for fd, _ in poller.poll(whole_ms)]
-        if timeout is not None and whole_ms is not None:
-            rest += timeout - whole_ms / 1000
+        ready = [fd for fd, _ in poller.poll(None if timeout is None else int(timeout * 1000))]
+    rest = 0.0 if deadline is None else deadline - time.monotonic()
     if ready or rest <= 0:
         return ready
     time.sleep(rest)
@@ -243,9 +240,9 @@ class VridWorker(threading.Thread):
             if rx is None or rx.proto != 112:
                 self.router.drops["malformed"] += 1
                 continue
-            before = self.router.received
+            before = self.router.validated
             actions = self.router.receive(rx.payload, rx.src_ip, rx.dst_ip, rx.ttl, now)
-            if self.router.received > before:
+            if self.router.validated > before:
                 # Routers of this VRID answer ARP for the VIPs: never a conflict.
                 self.peer_macs.add(rx.src_mac)
             self._do(actions, now)

@@ -53,6 +53,7 @@ class Router:
         self.validator = Validator(settings)
         self.sent = 0
         self.received = 0
+        self.validated = 0
         self.transitions = 0
         self.last_transition: Transition | None = None
         self.last_transition_at: float | None = None
@@ -192,6 +193,10 @@ class Router:
         actions: list[Action] = []
         advert, reports = self.validator.check(payload, src, dst, ttl, self.primary_ip)
         actions += reports
+        if advert is not None:
+            # Counted in every state: the caller learns which MACs belong to this
+            # VRID's routers (never address conflicts) even while not eligible.
+            self.validated += 1
         if advert is None or self.state in (State.STOPPED, State.INITIALIZE, State.FAULT):
             return actions
         self.received += 1

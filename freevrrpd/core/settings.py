@@ -39,10 +39,19 @@ class Source:
     """Where a setting came from, for error and log messages."""
 
     path: str = "<built-in>"
-    line: int = 0
+    line: int = 0  # the section's header line
+    # (keyword in lower case, line) of every setting written in the section.
+    keywords: tuple[tuple[str, int], ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}"
+
+    def at(self, keyword: str) -> str:
+        """``path:line`` of ``keyword`` in the section (its header if not written)."""
+        for name, line in self.keywords:
+            if name == keyword.lower():
+                return f"{self.path}:{line}"
+        return str(self)
 
 
 @dataclass(frozen=True)

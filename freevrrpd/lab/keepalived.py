@@ -58,6 +58,10 @@ class KeepalivedInstance:
         return ipaddress.ip_interface(self.vips[0]).version
 
     def render(self) -> str:
+        v3 = self.version == 3 or self.family == 6
+        if v3 and self.password is not None:
+            # keepalived would only warn and ignore it: VRRPv3 has no authentication.
+            raise ValueError("a password needs VRRPv2 (RFC 5798 removed authentication)")
         lines = [
             f"vrrp_instance {self.instance_name} {{",
             # keepalived only honours nopreempt with an initial BACKUP state, and
@@ -70,10 +74,8 @@ class KeepalivedInstance:
             # No announcement delays or repeats: they only slow the tests down.
             "    garp_master_delay 0",
         ]
-        if self.version == 3 or self.family == 6:
-            lines.append("    version 3")
-        else:
-            lines.append("    version 2")
+        # IPv6 exists only in VRRPv3; keepalived would switch on its own, with a warning.
+        lines.append(f"    version {3 if v3 else 2}")
         if not self.preempt:
             lines.append("    nopreempt")
         if self.password is not None:

@@ -47,6 +47,10 @@ def probe(ifname: str, mac: bytes, ip: IPAddress, timeout: float = 1.0,
         start = time.monotonic()
         deadline = start + timeout
         sends = [start + index * timeout / PROBE_COUNT for index in range(PROBE_COUNT)]
+        # poll(), not select(): with many VRIDs probing at once the socket's
+        # descriptor can exceed FD_SETSIZE (1024), which select() refuses.
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
         while True:
             now = time.monotonic()
             while sends and sends[0] <= now:
@@ -59,7 +63,7 @@ def probe(ifname: str, mac: bytes, ip: IPAddress, timeout: float = 1.0,
             if now >= deadline:
                 return None
             wake = min(deadline, sends[0]) if sends else deadline
-            select.select([sock], [], [], max(0.0, wake - now))
+            poller.poll(max(0.0, wake - now) * 1000)
 
 
 class ClaimWatcher:
