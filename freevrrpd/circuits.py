@@ -51,6 +51,21 @@ class CircuitMonitor(threading.Thread):
         self._halt = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
 
+    def carry_over(self, previous: CircuitMonitor) -> None:
+        """After a reload: keep the old monitor's error counters and pending returns,
+        and act on link changes that happened while no monitor was watching."""
+        now = time.monotonic()
+        for name in self.up:
+            if name in previous.errors:
+                self.errors[name] = previous.errors[name]
+            if name in previous.up_since:
+                self.up_since[name] = previous.up_since[name]
+        self._pending = {w: t for w, t in previous._pending.items() if w in self.workers}
+        for name, up in list(self.up.items()):
+            if name in previous.up and previous.up[name] != up:
+                self.up[name] = previous.up[name]
+                self._change(name, up, now)
+
     # ---- before the workers start --------------------------------------------------------
     def initial_faults(self, only: Collection[VridWorker] | None = None) -> None:
         """Mark routers whose link is down before their threads start (``only``:

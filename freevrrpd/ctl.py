@@ -68,7 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("reload", help="re-read the configuration (as SIGHUP)")
     opts = p.parse_args(argv)
     try:
-        answer = request(opts.socket, opts.command)
+        # A reload waits for removed routers to resign and their stop scripts.
+        answer = request(opts.socket, opts.command, timeout=120.0 if opts.command == "reload"
+                         else 10.0)
     except FileNotFoundError:
         print(f"freevrrpctl: {opts.socket} does not exist: is freevrrpd running "
               "(with -s pointing there)?", file=sys.stderr)

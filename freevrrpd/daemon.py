@@ -105,6 +105,7 @@ def run(routers: Sequence[RouterSettings], opts: argparse.Namespace) -> int:
     sup = Supervisor(routers, netlink, os.path.abspath(opts.config))
     stop = threading.Event()
     reload_wanted = threading.Event()
+    wake = threading.Event()  # set by every handler: the main loop acts at once
 
     def on_stop(signum: int, frame: FrameType | None) -> None:
         log.info("received %s: resigning and releasing addresses", signal.Signals(signum).name)
@@ -112,6 +113,7 @@ def run(routers: Sequence[RouterSettings], opts: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         stop.set()
+        wake.set()
 
     def on_usr1(signum: int, frame: FrameType | None) -> None:
         sup.dump()
@@ -120,6 +122,7 @@ def run(routers: Sequence[RouterSettings], opts: argparse.Namespace) -> int:
         # Reload on the main loop, not inside the handler.  Unlike the original,
         # SIGHUP never touches priorities.
         reload_wanted.set()
+        wake.set()
 
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
@@ -136,8 +139,10 @@ def run(routers: Sequence[RouterSettings], opts: argparse.Namespace) -> int:
             serve(opts.metrics, sup.status)
             log.info("metrics on http://%s/metrics", opts.metrics)
         notify(f"READY=1\nSTATUS={len(sup.workers)} virtual router(s)\nMAINPID={os.getpid()}")
-        while not stop.wait(0.5):
-            if reload_wanted.is_set():
+        while not stop.is_set():
+            wake.wait(1.0)  # the timeout is only a safety net
+            wake.clear()
+            if reload_wanted.is_set() and not stop.is_set():
                 reload_wanted.clear()
                 log.info("received SIGHUP: reloading %s", sup.config_path)
                 sup.reload()

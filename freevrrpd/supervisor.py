@@ -88,10 +88,13 @@ class Supervisor:
                  len(self.workers), "; ".join(w.settings.name for w in self.workers))
 
     def _restart_monitor(self, fresh: Sequence[VridWorker]) -> None:
-        if self.monitor is not None:
-            self.monitor.stop()
+        previous = self.monitor
+        if previous is not None:
+            previous.stop()
         self.monitor = CircuitMonitor(self.workers, log)
         self.monitor.initial_faults(fresh)
+        if previous is not None:
+            self.monitor.carry_over(previous)
         self.monitor.start()
 
     def _stop_workers(self, workers: Sequence[VridWorker]) -> None:
@@ -197,7 +200,9 @@ class Supervisor:
                 if key not in running:
                     log.info("reload: %s added", s.name)
                     result["added"].append(s.name)
-        if fresh or gone:
+        if fresh or gone or result["changed"]:
+            # The monitor decides at construction which routers it watches
+            # (monitoredcircuits, carriertimeout): rebuild it, keeping its state.
             self._restart_monitor(fresh)
         for w in fresh:
             w.start()

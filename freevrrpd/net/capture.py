@@ -22,6 +22,7 @@ ETH_P_ALL = 0x0003
 SOL_PACKET = 263  # linux/socket.h; the socket module does not export it
 PACKET_ADD_MEMBERSHIP = 1
 PACKET_MR_MULTICAST = 0
+PACKET_IGNORE_OUTGOING = 23  # linux/if_packet.h, Linux 4.20+
 SIOCGIFINDEX = 0x8933
 SIOCGIFHWADDR = 0x8927
 MAX_FRAME = 65536
@@ -51,6 +52,14 @@ class PacketSocket:
         except BaseException:
             self._sock.close()
             raise
+
+    def ignore_outgoing(self) -> None:
+        """PACKET_IGNORE_OUTGOING: no copies of frames this host sends."""
+        try:
+            self._sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+        except OSError as exc:
+            if exc.errno != errno.ENOPROTOOPT:
+                raise
 
     def _ioctl_ifindex(self) -> int:
         request = struct.pack("16si20x", self.ifname.encode(), 0)
@@ -120,12 +129,19 @@ def vrrp_socket(ifname: str, vrid: int, family: int) -> PacketSocket:
     frame before that; the BPF program checks the ethertype itself.
     """
     if family == socket.AF_INET:
-        return PacketSocket(ifname, ETH_P_ALL, vrrp_filter(vrid, family),
+        sock = PacketSocket(ifname, ETH_P_ALL, vrrp_filter(vrid, family),
                             multicast_mac(VRRP_GROUP_V4))
-    if family == socket.AF_INET6:
-        return PacketSocket(ifname, ETH_P_ALL, vrrp_filter(vrid, family),
+    elif family == socket.AF_INET6:
+        sock = PacketSocket(ifname, ETH_P_ALL, vrrp_filter(vrid, family),
                             multicast_mac(VRRP_GROUP_V6))
-    raise ValueError(f"unsupported address family {family}")
+    else:
+        raise ValueError(f"unsupported address family {family}")
+    # An ETH_P_ALL tap also gets a copy of every frame this host sends, only
+    # for the filter to drop it: with N VRIDs each advert sent ran N filters,
+    # the top kernel cost of a busy master (`make bench`, perf).  Older kernels
+    # lack the option; the filter still drops those copies there.
+    sock.ignore_outgoing()
+    return sock
 
 
 def claim_socket(ifname: str, family: int) -> PacketSocket:

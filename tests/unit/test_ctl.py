@@ -1,0 +1,297 @@
+"""freevrrpctl without a daemon: the table, the messages, the exit codes (no root).
+
+The control socket here is a real UNIX socket in a temporary directory, served
+by the daemon's own ``ControlServer`` with canned answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from ipaddress import IPv4Address, IPv4Interface
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import pytest
+
+from freevrrpd import ctl
+from freevrrpd.control import ControlServer, request
+from freevrrpd.core.router import Router
+from freevrrpd.core.settings import RouterSettings, VirtualAddress
+from freevrrpd.hooks import HookResult
+from freevrrpd.status import snapshot
+from tests.status_fields import documented, flatten, type_errors
+
+if TYPE_CHECKING:
+    from freevrrpd.worker import VridWorker
+
+NOW = 1_767_225_600.0
+
+
+def vrid_doc(**over: Any) -> dict[str, Any]:
+    """One ``vrids[]`` element as docs/STATUS.md describes it."""
+    v: dict[str, Any] = {
+        "vrid": 1, "interface": "eth0", "family": 4, "version": 3, "state": "MASTER",
+        "priority": 200, "effective_priority": 200, "master": "192.0.2.1",
+        "master_priority": None, "is_master": True, "primary_address": "192.0.2.1",
+        "addresses": ["192.0.2.254/24", "192.0.2.253/24"], "advert_interval": 1.0,
+        "master_down_interval": 3.21875, "use_vmac": True, "faults": [],
+        "last_transition": {"time": NOW - 30, "from": "BACKUP", "to": "MASTER",
+                            "reason": "no advert from master for 3.219 s"},
+        "transitions": 2, "adverts_sent": 1234, "adverts_received": 7,
+        "drops": {"addresses": 3, "auth": 1}, "conflicts": 0, "errors": {"hook": 1},
+        "hook_failures": 1,
+        "last_hook": {"kind": "master", "command": "exit 3", "returncode": 3,
+                      "duration": 0.01, "timed_out": False, "error": None},
+    }
+    v.update(over)
+    return v
+
+
+def status_doc(*vrids: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": True, "pid": 4242, "version": "9.9", "config": "/etc/freevrrpd.conf",
+            "started": NOW - 3600, "reloads": 2, "links": {"eth0": {"up": True, "errors": 0}},
+            "vrids": list(vrids)}
+
+
+BACKUP6 = vrid_doc(
+    vrid=7, family=6, state="BACKUP", priority=100, effective_priority=100,
+    master=None, is_master=False, primary_address="fe80::1", addresses=["2001:db8::254/64"],
+    last_transition=None, drops={}, errors={}, hook_failures=0,
+    last_hook={"kind": "backup", "command": "sleep 99", "returncode": -9, "duration": 30.0,
+               "timed_out": True, "error": None})
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(time, "time", lambda: NOW)
+
+
+# ---- the table ------------------------------------------------------------------------
+
+def test_rows_render_every_column(clock: None) -> None:
+    rows = ctl.rows(status_doc(vrid_doc(), BACKUP6))
+    assert rows[0] == [
+        "1", "eth0", "v3/IPv4", "MASTER", "200", "200", "192.0.2.1",
+        "192.0.2.254/24,192.0.2.253/24", "1234", "7", "addresses=3,auth=1", "0",
+        "BACKUP->MASTER 30s ago: no advert from master for 3.219 s", "master rc=3"]
+    # No master known, no transition yet, no drops; a hook that timed out.
+    assert rows[1] == [
+        "7", "eth0", "v3/IPv6", "BACKUP", "100", "100", "-", "2001:db8::254/64", "1234", "7",
+        "0", "0", "-", "backup rc=-9 TIMEOUT"]
+
+
+def test_table_has_a_header_and_aligned_columns(clock: None) -> None:
+    text = ctl.table(status_doc(vrid_doc(), BACKUP6))
+    lines = text.splitlines()
+    assert lines[0] == ("freevrrpd 9.9 pid 4242, config /etc/freevrrpd.conf, "
+                        "2 virtual router(s), 2 reload(s)")
+    assert lines[1].split("  ")[0] == "VRID"
+    assert len(lines) == 4
+    # Every column starts at the same offset in every line.
+    starts = [lines[1].index(col) for col in ("STATE", "MASTER", "VIPS", "LAST HOOK")]
+    for line, state in ((lines[2], "MASTER"), (lines[3], "BACKUP")):
+        assert line.index(state) == starts[0], line
+    assert lines[3][starts[1]] == "-" and lines[3][starts[2]:].startswith("2001:db8::254/64")
+    assert lines[2].endswith("master rc=3") and lines[3].endswith("backup rc=-9 TIMEOUT")
+    assert all(line == line.rstrip() for line in lines)
+
+
+def test_table_without_virtual_routers() -> None:
+    text = ctl.table(status_doc())
+    assert "0 virtual router(s)" in text and len(text.splitlines()) == 2
+
+
+@pytest.mark.parametrize(("ago", "text"), [
+    (0.4, "0s ago"), (59, "59s ago"), (119, "119s ago"), (150, "2m ago"),
+    (7199, "120m ago"), (7200, "2.0h ago"), (90000, "25.0h ago"), (-5, "0s ago")])
+def test_ages_are_short(clock: None, ago: float, text: str) -> None:
+    assert ctl._ago(NOW - ago) == text
+    assert ctl._ago(None) == "-"
+
+
+# ---- talking to a daemon ----------------------------------------------------------------
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[[dict[str, Callable[[], dict[str, Any]]]], str]]:
+    """Start a ControlServer with the given handlers; returns its socket path."""
+    servers: list[ControlServer] = []
+
+    def start(handlers: dict[str, Callable[[], dict[str, Any]]]) -> str:
+        path = str(tmp_path / f"ctl{len(servers)}.sock")
+        server = ControlServer(path, handlers)
+        server.start()
+        servers.append(server)
+        return path
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def test_status_prints_the_table(serve: Any, capsys: pytest.CaptureFixture[str],
+                                 clock: None) -> None:
+    path = serve({"status": lambda: status_doc(vrid_doc())})
+    assert ctl.main(["-s", path, "status"]) == 0
+    out = capsys.readouterr().out
+    assert out == ctl.table(status_doc(vrid_doc())) + "\n"
+
+
+def test_status_json_prints_the_document(serve: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = status_doc(vrid_doc(), BACKUP6)
+    path = serve({"status": lambda: doc})
+    assert ctl.main(["-s", path, "status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == doc
+
+
+def test_reload_prints_what_changed(serve: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    answer = {"ok": True, "added": ["VRID 3 on eth0 (IPv4)"], "removed": [],
+              "restarted": ["VRID 4 on eth0 (IPv4)"],
+              "changed": {"VRID 1 on eth0 (IPv4)": ["priority", "addresses"]}, "unchanged": 5}
+    path = serve({"reload": lambda: answer})
+    assert ctl.main(["-s", path, "reload"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "reloaded: 1 added, 0 removed, 1 restarted, 1 changed, 5 unchanged",
+        "  VRID 1 on eth0 (IPv4): priority, addresses"]
+
+
+def test_refused_reload_exits_1_and_prints_every_error(
+        serve: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    errors = ["/etc/freevrrpd.conf:4: priority: 300 is out of range 1..255",
+              "/etc/freevrrpd.conf:9: bogus: unknown keyword"]
+    path = serve({"reload": lambda: {"ok": False, "errors": errors}})
+    assert ctl.main(["-s", path, "reload"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        "freevrrpctl: reload refused; the daemon keeps the old configuration:",
+        *(f"  {e}" for e in errors)]
+
+
+def test_missing_socket_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(tmp_path / "nothing.sock")
+    for command in (["status"], ["status", "--json"], ["reload"]):
+        assert ctl.main(["-s", path, *command]) == 3
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err == (f"freevrrpctl: {path} does not exist: is freevrrpd running "
+                       "(with -s pointing there)?\n")
+
+
+def test_stale_socket_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """What a killed daemon leaves behind: the file, with nobody listening."""
+    path = str(tmp_path / "stale.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(path)
+    assert stat.S_ISSOCK(os.stat(path).st_mode)
+    assert ctl.main(["-s", path, "status"]) == 3
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"freevrrpctl: nobody listens on {path}: freevrrpd is not running\n"
+
+
+def test_not_a_daemon_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Something listens but does not answer with JSON."""
+    path = str(tmp_path / "other.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+
+    def answer_garbage() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(100)
+            conn.sendall(b"hello, I am not freevrrpd\n")
+
+    t = threading.Thread(target=answer_garbage)
+    t.start()
+    try:
+        assert ctl.main(["-s", path, "status"]) == 3
+    finally:
+        t.join(5)
+        server.close()
+    err = capsys.readouterr().err
+    assert err.startswith(f"freevrrpctl: cannot talk to freevrrpd on {path}: "), err
+
+
+def test_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        ctl.main([])
+    assert exc.value.code == 2
+    assert "usage: freevrrpctl" in capsys.readouterr().err
+
+
+# ---- the server side ------------------------------------------------------------------
+
+def test_control_socket_is_private_and_replaces_a_stale_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "run" / "freevrrpd.sock")
+    os.makedirs(os.path.dirname(path))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as stale:
+        stale.bind(path)
+    server = ControlServer(path, {"status": lambda: {"ok": True, "n": 1}})
+    server.start()
+    try:
+        mode = os.stat(path).st_mode
+        assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
+        assert request(path, "status") == {"ok": True, "n": 1}
+        assert request(path, "STATUS") == {"ok": True, "n": 1}  # commands are case-blind
+        answer = request(path, "bogus")
+        assert answer["ok"] is False and "unknown command 'bogus'" in answer["error"]
+    finally:
+        server.close()
+    assert not os.path.exists(path)
+
+
+# ---- the status document --------------------------------------------------------------
+
+class _Hooks:
+    def __init__(self, last: HookResult | None) -> None:
+        self._last = last
+
+    def last(self) -> HookResult | None:
+        return self._last
+
+
+class _Worker:
+    """What ``snapshot`` reads of a VridWorker, without its sockets and thread."""
+
+    def __init__(self, router: Router, hook: HookResult | None) -> None:
+        self.router = router
+        self.settings = router.settings
+        self.hooks = _Hooks(hook)
+        self.conflicts = 2
+        self.errors: Counter[str] = Counter({"hook": 1})
+
+
+def test_snapshot_has_exactly_the_documented_fields() -> None:
+    settings = RouterSettings(vrid=9, interface="eth0", version=3, priority=200,
+                              advert_int_cs=100,
+                              addresses=(VirtualAddress(IPv4Interface("192.0.2.254/24")),))
+    router = Router(settings, IPv4Address("192.0.2.1"))
+    router.start(0.0)
+    router.handle_timer(10.0)  # Master_Down_Timer expires: MASTER
+    router.drops["addresses"] += 3
+    hook = HookResult("master", "exit 3", 3, 0.0123, False, None)
+    snap = snapshot(cast("VridWorker", _Worker(router, hook)))
+    docs = {k: v for k, v in documented().items() if k.startswith("vrids[]")}
+    found = flatten({"vrids": [snap]})
+    del found["vrids"]
+    assert set(found) == set(docs)
+    assert type_errors(found, docs) == []
+    assert snap["state"] == "MASTER" and snap["master"] == "192.0.2.1"
+    assert snap["last_transition"]["from"] == "BACKUP" and snap["transitions"] == 2
+    assert snap["drops"] == {"addresses": 3} and snap["hook_failures"] == 1
+    assert snap["master_down_interval"] == pytest.approx(3 + 56 / 256)
+    assert abs(snap["last_transition"]["time"] - time.time()) < 3600
+
+    # Not eligible: effective priority 0, no master, nothing to report yet.
+    idle = snapshot(cast("VridWorker", _Worker(Router(settings), None)))
+    assert (idle["state"], idle["effective_priority"], idle["master"]) == ("INIT", 0, None)
+    assert idle["last_transition"] is None and idle["last_hook"] is None
+    assert idle["primary_address"] is None
