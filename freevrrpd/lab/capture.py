@@ -83,20 +83,11 @@ class Capture:
             time.sleep(0.02)
 
     def log(self) -> str:
-        try:
-            return Path(self.log_path).read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return _read(self.log_path)
 
     def stop(self, timeout: float = 5.0) -> str:
         """Stop tcpdump and wait until it has closed the file; returns its path."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5.0)
+        _interrupt(self.proc, timeout)
         return self.path
 
     def packets(self) -> list[tuple[float, bytes]]:
@@ -160,20 +151,11 @@ class Pinger:
         self.proc = host.popen(argv, log_path=log_path)
 
     def log(self) -> str:
-        try:
-            return Path(self.log_path).read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return _read(self.log_path)
 
     def stop(self, timeout: float = 5.0) -> PingReport:
         """SIGINT (ping then prints its statistics), wait, and parse."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5.0)
+        _interrupt(self.proc, timeout)
         return self.report()
 
     def report(self) -> PingReport:
@@ -185,3 +167,21 @@ class Pinger:
             unanswered=[(float(t), int(s)) for t, s in _NO_ANSWER.findall(text)],
             transmitted=int(stats.group(1)) if stats else None,
         )
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def _interrupt(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGINT (tcpdump flushes, ping prints its statistics), then wait; kill if stuck."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5.0)

@@ -284,6 +284,8 @@ def test_start_daemon_runs_in_the_host_with_its_files(lab: Lab, pair: tuple[Host
         real.conf_path,
         "-p",
         real.pid_path,
+        "-s",
+        real.socket_path,
         "--check",
     ]
     real.stop(signal.SIGKILL)
