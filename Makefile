@@ -42,7 +42,7 @@ unit: install
 	$(VENV)/bin/pytest -q tests/unit
 
 test: install system-deps lint
-	$(VENV)/bin/pytest -q --cov=freevrrpd.core --cov-report=term tests
+	$(VENV)/bin/pytest -q --cov=freevrrpd.core --cov-report=term --cov-fail-under=90 tests
 
 demo: install system-deps
 	$(PY) -m freevrrpd.demo

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import ctypes
 import socket
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from freevrrpd.core.settings import VRRP_PROTO
+from freevrrpd.core.settings import VRRP_PROTO, IPAddress
 from freevrrpd.net.frames import ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMPV6
 
 Instruction = tuple[int, int, int, int]
@@ -153,6 +153,67 @@ def claim_filter(family: int) -> list[Instruction]:
     else:
         raise ValueError(f"unsupported address family {family}")
     return prog.finish()
+
+
+ARP_SENDER_IP = 14 + 14  # Ethernet header, then htype..sha of an IPv4 ARP packet
+ND_TARGET = IPV6_PAYLOAD + 8  # RFC 4861 4.4: the NA's Target Address
+IPV6_SOURCE = 14 + 8
+# Each address below costs 9 instructions and the jumps past them must stay
+# within the 255 a classic BPF jump can reach.
+MAX_WATCHED = 28
+
+
+def claim_watch_filter(family: int, ips: Collection[IPAddress]) -> list[Instruction]:
+    """Only the frames that bind one of ``ips`` to a MAC address: ARP whose sender
+    address is one of them (IPv4); an NA whose target, or an NS whose source, is
+    one of them (IPv6, RFC 4861 7.2.3 / 7.2.6).  Every other ARP and ND frame of
+    a busy LAN then never wakes the watcher of each master VRID.  Without
+    addresses, or with more than MAX_WATCHED, the broader claim_filter.
+
+    Every test drops on the spot (a RET right after it) rather than jumping to
+    the end, which a long list of addresses would put out of a jump's reach."""
+    ips = sorted({ip for ip in ips if ip.version == (4 if family == socket.AF_INET else 6)})
+    if not ips or len(ips) > MAX_WATCHED:
+        return claim_filter(family)
+    prog = _Program()
+    _require(prog, LD_W_ABS, PKTTYPE_LOAD, PACKET_OUTGOING, equal=False)
+    if family == socket.AF_INET:
+        _require(prog, LD_H_ABS, ETH_TYPE_OFFSET, ETH_P_ARP)
+        prog.op(LD_W_ABS, ARP_SENDER_IP)
+        for ip in ips:
+            prog.jump(JEQ_K, int(ip), 0, 1)
+            prog.op(RET_K, ACCEPT_ALL)
+        prog.op(RET_K, 0)
+        return prog.finish()
+    _require(prog, LD_H_ABS, ETH_TYPE_OFFSET, ETH_P_IPV6)
+    _require(prog, LD_B_ABS, IPV6_NEXT_HEADER, IPPROTO_ICMPV6)
+    prog.op(LD_B_ABS, IPV6_PAYLOAD)  # ICMPv6 type
+    block = 9 * len(ips) + 1  # one address check each, then a drop
+    prog.jump(JEQ_K, 136, 0, block)  # neighbour advertisement: its target
+    _match_v6(prog, ND_TARGET, ips)
+    prog.jump(JEQ_K, 135, 0, block - 1)  # neighbour solicitation: its source
+    _match_v6(prog, IPV6_SOURCE, ips)  # (anything else: to the drop ending this)
+    return prog.finish()
+
+
+def _require(prog: _Program, load: int, offset: int, value: int, equal: bool = True) -> None:
+    """Drop unless the loaded value equals ``value`` (or, with ``equal=False``, unless
+    it differs)."""
+    prog.op(load, offset)
+    prog.jump(JEQ_K, value, 1 if equal else 0, 0 if equal else 1)
+    prog.op(RET_K, 0)
+
+
+def _match_v6(prog: _Program, offset: int, ips: Sequence[IPAddress]) -> None:
+    """Accept if the 16 bytes at ``offset`` are one of ``ips``, else drop."""
+    for ip in ips:
+        words = [int.from_bytes(ip.packed[i:i + 4], "big") for i in (0, 4, 8, 12)]
+        for index, word in enumerate(words):
+            prog.op(LD_W_ABS, offset + 4 * index)
+            # A mismatch skips the rest of this address: 2 per word left, and the RET.
+            prog.jump(JEQ_K, word, 0, 2 * (3 - index) + 1)
+        prog.op(RET_K, ACCEPT_ALL)
+    prog.op(RET_K, 0)
 
 
 class _SockFilter(ctypes.Structure):

@@ -11,11 +11,11 @@ import errno
 import fcntl
 import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from types import TracebackType
 
-from freevrrpd.core.settings import VRRP_GROUP_V4, VRRP_GROUP_V6
-from freevrrpd.net.bpf import Instruction, attach, claim_filter, vrrp_filter
+from freevrrpd.core.settings import VRRP_GROUP_V4, VRRP_GROUP_V6, IPAddress
+from freevrrpd.net.bpf import Instruction, attach, claim_filter, claim_watch_filter, vrrp_filter
 from freevrrpd.net.frames import ALL_NODES, ETH_P_ARP, ETH_P_IPV6, multicast_mac
 
 ETH_P_ALL = 0x0003
@@ -52,6 +52,10 @@ class PacketSocket:
         except BaseException:
             self._sock.close()
             raise
+
+    def set_filter(self, program: Sequence[Instruction]) -> None:
+        """Replace the socket's BPF program (the kernel swaps it atomically)."""
+        attach(self._sock, program)
 
     def ignore_outgoing(self) -> None:
         """PACKET_IGNORE_OUTGOING: no copies of frames this host sends."""
@@ -144,11 +148,14 @@ def vrrp_socket(ifname: str, vrid: int, family: int) -> PacketSocket:
     return sock
 
 
-def claim_socket(ifname: str, family: int) -> PacketSocket:
+def claim_socket(ifname: str, family: int,
+                 watch: Collection[IPAddress] | None = None) -> PacketSocket:
     """ARP, or NS/NA, on ``ifname``. For IPv6 it joins all-nodes, where DAD
-    defences and unsolicited advertisements are sent (RFC 4862 section 5.4.4)."""
+    defences and unsolicited advertisements are sent (RFC 4862 section 5.4.4).
+    With ``watch``, only frames that bind one of those addresses to a MAC."""
+    program = claim_filter(family) if watch is None else claim_watch_filter(family, watch)
     if family == socket.AF_INET:
-        return PacketSocket(ifname, ETH_P_ARP, claim_filter(family))
+        return PacketSocket(ifname, ETH_P_ARP, program)
     if family == socket.AF_INET6:
-        return PacketSocket(ifname, ETH_P_IPV6, claim_filter(family), multicast_mac(ALL_NODES))
+        return PacketSocket(ifname, ETH_P_IPV6, program, multicast_mac(ALL_NODES))
     raise ValueError(f"unsupported address family {family}")
