@@ -48,6 +48,7 @@ demo: install system-deps
 	$(PY) -m freevrrpd.demo
 
 bench: install system-deps
+	$(PY) -m pip install --quiet matplotlib
 	$(PY) -m bench.run
 
 # System-wide install: venv in /opt/freevrrpd, unit, init scripts, man pages, example config.

@@ -6,6 +6,7 @@ import argparse
 import logging
 import logging.handlers
 import os
+import resource
 import signal
 import socket
 import sys
@@ -79,8 +80,22 @@ def notify(state: str) -> None:
         log.warning("cannot notify systemd: %s", exc)
 
 
+def raise_open_file_limit() -> None:
+    """Each virtual router holds about five descriptors (capture socket, wake-up
+    pipe, announcement and probe sockets): 255 of them pass the usual soft
+    limit of 1024, so take the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = 65536 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (OSError, ValueError) as exc:
+            log.warning("cannot raise the open-file limit from %d: %s", soft, exc)
+
+
 def run(routers: Sequence[RouterSettings], opts: argparse.Namespace) -> int:
     setup_logging(opts.foreground, opts.debug)
+    raise_open_file_limit()
     netlink = Netlink()
     problems = check_interfaces(routers, netlink)
     netlink.close()

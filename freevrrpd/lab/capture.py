@@ -68,7 +68,10 @@ class Capture:
         # -U: flush per packet, so the file is readable while tcpdump runs.
         # -Z root: Debian's tcpdump otherwise drops to its own user, which may
         # not write into the lab's private temporary directory.
-        argv = ["tcpdump", "-n", "-i", iface, "-U", "--immediate-mode", "-Z", "root", "-w", path]
+        # -B: a 16 MiB kernel buffer, or bursts (many VRIDs advertising in the
+        # same millisecond) are dropped before tcpdump reads them.
+        argv = ["tcpdump", "-n", "-i", iface, "-U", "--immediate-mode", "-B", "16384",
+                "-Z", "root", "-w", path]
         if nano:
             argv += ["--time-stamp-precision", "nano"]
         if filter:

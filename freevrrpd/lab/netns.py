@@ -111,7 +111,9 @@ class ProcessRegistry:
         for proc in live:
             kill_group(proc, signal.SIGKILL)  # stragglers in the group of a leader still alive
             try:
-                proc.wait(5.0)
+                # A process with many sockets (hundreds of VRIDs) takes seconds
+                # to die: the kernel releases each packet socket in turn.
+                proc.wait(20.0)
             except subprocess.TimeoutExpired as exc:
                 raise LabError(f"process {proc.pid} survived SIGKILL") from exc
 
