@@ -89,8 +89,13 @@ class ConflictGuard:
             if self._stop.is_set():
                 return
             state = self.worker.router.state
-            if state is State.BACKUP or (state is State.FAULT and self._conflict):
-                self._probe_all()
+            try:
+                if state is State.BACKUP or (state is State.FAULT and self._conflict):
+                    self._probe_all()
+            except Exception:
+                # The hold below must be lifted whatever happened, or this backup
+                # could never become master.
+                self.worker.log.exception("%s: address probe failed", s.name)
             if pending:
                 # Queued after any fault the probe posted: the worker never sees
                 # the hold lifted before the conflict.
