@@ -11,7 +11,7 @@ from typing import TypeVar
 from freevrrpd.core.timing import master_down_interval, skew_time
 from freevrrpd.lab import Host, Lab, LabError, Pinger, Switch
 
-from .capture import SwitchCapture
+from .capture import SwitchCapture, switch_capture
 from .wire import PcapTail
 
 T = TypeVar("T")
@@ -58,7 +58,7 @@ def lan_lab(lab: Lab) -> LanLab:
     client = lab.add_host("client", sw, f"{CLIENT_IP}/24")
     # The bridge sees every advert a port lets in: an isolated port's are dropped
     # before the bridge, exactly like for the backup.
-    cap = SwitchCapture(lab, sw, "ip proto 112", "lan")
+    cap = switch_capture(lab, sw, "ip proto 112", "lan")
     return LanLab(lab, sw, r1, r2, client, cap, PcapTail(cap.path))
 
 

@@ -17,7 +17,7 @@ from functools import partial
 from freevrrpd.lab import Lab, LabError
 
 from . import peers, procstat
-from .capture import SwitchCapture
+from .capture import switch_capture
 from .common import R1_IP, label, median, percentile, theory_master_down, wait_for
 from .wire import Advert, PcapTail
 
@@ -77,7 +77,7 @@ def run_steady(impl: str, case: SteadyCase) -> SteadyResult:
     with Lab() as lab:
         sw = lab.add_switch()
         host = lab.add_host("r1", sw, f"{R1_IP}/24")
-        cap = SwitchCapture(lab, sw, "ip proto 112", "steady")
+        cap = switch_capture(lab, sw, "ip proto 112", "steady")
         tail = PcapTail(cap.path)
         try:
             daemon = peers.start(impl, host, _bulk(case))
@@ -156,7 +156,7 @@ def run_startup(impl: str, reps: int) -> StartupResult:
     with Lab() as lab:
         sw = lab.add_switch()
         host = lab.add_host("r1", sw, f"{R1_IP}/24")
-        cap = SwitchCapture(lab, sw, "ip proto 112", "startup")
+        cap = switch_capture(lab, sw, "ip proto 112", "startup")
         tail = PcapTail(cap.path)
         try:
             for _ in range(reps):

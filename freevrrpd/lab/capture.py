@@ -50,6 +50,9 @@ def read_pcap(path: str) -> list[tuple[float, bytes]]:
     return frames
 
 
+_DROPPED = re.compile(r"(\d+) packets? dropped by kernel")
+
+
 class Capture:
     """tcpdump writing a pcap in a lab namespace; listening when constructed."""
 
@@ -62,6 +65,7 @@ class Capture:
         log_path: str,
         nano: bool = False,
         timeout: float = 10.0,
+        snaplen: int | None = None,
     ) -> None:
         self.path = path
         self.log_path = log_path
@@ -74,6 +78,11 @@ class Capture:
                 "-Z", "root", "-w", path]
         if nano:
             argv += ["--time-stamp-precision", "nano"]
+        if snaplen:
+            # With --immediate-mode libpcap sizes each ring slot for a whole
+            # snapshot: a short one (adverts fit in 256 bytes) packs more frames
+            # into the buffer for long bursts.
+            argv += ["-s", str(snaplen)]
         if filter:
             argv.append(filter)
         self.proc = ns.popen(argv, log_path=log_path)
@@ -87,6 +96,11 @@ class Capture:
 
     def log(self) -> str:
         return _read(self.log_path)
+
+    def dropped(self) -> int | None:
+        """Frames the kernel dropped before tcpdump read them (known after stop())."""
+        match = _DROPPED.search(self.log())
+        return int(match.group(1)) if match else None
 
     def stop(self, timeout: float = 5.0) -> str:
         """Stop tcpdump and wait until it has closed the file; returns its path."""

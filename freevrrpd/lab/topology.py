@@ -239,6 +239,7 @@ class Lab:
         filter: str = "",
         path: str | None = None,
         nano: bool = False,
+        snaplen: int | None = None,
     ) -> Capture:
         """tcpdump in ``target``'s namespace, to a pcap file; returns once listening.
 
@@ -249,7 +250,8 @@ class Lab:
             iface = Switch.bridge if isinstance(target, Switch) else Host.ifname
         n = next(self._captures)
         base = Path(self.tmpdir, f"{target.name}-{iface}-{n}")
-        return Capture(target, iface, filter, path or str(base) + ".pcap", str(base) + ".log", nano)
+        return Capture(target, iface, filter, path or str(base) + ".pcap", str(base) + ".log",
+                       nano, snaplen=snaplen)
 
     def pinger(self, host: Host, target: str, interval: float = 0.01) -> Pinger:
         """Ping ``target`` from ``host`` every ``interval`` s in the background."""
