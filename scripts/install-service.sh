@@ -27,7 +27,7 @@
 #   /etc/init.d/freevrrpd                   SysV init script (LSB header)
 #   /etc/freevrrpd.conf                     the example config, only if absent
 #   PREFIX/share/freevrrpd/                 freevrrpd.conf.example, rc.d/freevrrpd,
-#                                           hooks/{master,backup,fault,stop}.sh
+#                                           hooks/{master,backup,fault,stop,record-state}.sh
 #   PREFIX/share/man/man5/freevrrpd.conf.5, PREFIX/share/man/man8/*.8
 #
 # The service files name /usr/local/...; they are rewritten for another PREFIX.

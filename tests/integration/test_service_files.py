@@ -152,6 +152,7 @@ def test_install_service_with_destdir_installs_the_expected_files(tmp_path: Path
         "usr/local/share/freevrrpd/hooks/backup.sh": 0o755,
         "usr/local/share/freevrrpd/hooks/fault.sh": 0o755,
         "usr/local/share/freevrrpd/hooks/stop.sh": 0o755,
+        "usr/local/share/freevrrpd/hooks/record-state.sh": 0o755,
         "usr/local/share/man/man8/freevrrpd.8": 0o644,
         "usr/local/share/man/man5/freevrrpd.conf.5": 0o644,
     }
