@@ -15,9 +15,9 @@ import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from freevrrpd.lab import Host
+from freevrrpd.lab.daemon import LoggedProcess
 from freevrrpd.lab.keepalived import Keepalived, KeepalivedInstance, keepalived_conf
 
 IMPLS = ("freevrrpd", "keepalived")
@@ -59,7 +59,7 @@ def freevrrpd_conf(vrs: Sequence[VirtualRouter]) -> str:
     return "\n".join(out)
 
 
-class Running:
+class Running(LoggedProcess):
     """One daemon process (keepalived: a parent and its VRRP child) in a lab host."""
 
     def __init__(self, impl: str, host: Host, launched: float,
@@ -77,12 +77,6 @@ class Running:
     def pids(self) -> list[int]:
         """Every process of the daemon: the host runs nothing else."""
         return self.host.pids()
-
-    def log(self) -> str:
-        try:
-            return Path(self.log_path).read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
 
     def terminate(self) -> None:
         """SIGTERM: a master resigns with priority 0 (RFC 5798 6.4.3), then exits."""

@@ -18,7 +18,56 @@ if TYPE_CHECKING:
     from .hosts import Host
 
 
-class Daemon:
+class LoggedProcess:
+    """A process of the lab whose output goes to ``log_path``: read and wait on it."""
+
+    proc: subprocess.Popen[bytes]
+    log_path: str
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.poll()
+
+    def log(self) -> str:
+        """Everything the process wrote to stderr/stdout so far."""
+        try:
+            return Path(self.log_path).read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def mark(self) -> int:
+        """The log's current length: pass as ``since`` to wait for new lines only."""
+        return len(self.log())
+
+    def wait_log(self, regex: str, timeout: float = 10.0, since: int = 0) -> re.Match[str]:
+        """Poll the log until ``regex`` matches (multiline) after offset ``since``.
+
+        Raises LabError with the log's tail on timeout or when the process
+        exits without the line having appeared.
+        """
+        pattern = re.compile(regex, re.MULTILINE)
+        deadline = time.monotonic() + timeout
+        while True:
+            exited = not self.running  # read before the log: no line is missed
+            text = self.log()
+            match = pattern.search(text, since)
+            if match:
+                return match
+            if exited:
+                raise LabError(
+                    f"{self!r} exited ({self.returncode}) without logging {regex!r}:\n"
+                    + _tail(text)
+                )
+            if time.monotonic() > deadline:
+                raise LabError(f"{self!r}: no {regex!r} within {timeout} s:\n" + _tail(text))
+            time.sleep(0.02)
+
+
+class Daemon(LoggedProcess):
     """Started by ``Host.start_daemon``; the lab kills it at cleanup if still running."""
 
     def __init__(
@@ -52,48 +101,6 @@ class Daemon:
     def pid(self) -> int:
         # `ip netns exec` execs the command, so this is the daemon itself.
         return self.proc.pid
-
-    @property
-    def running(self) -> bool:
-        return self.proc.poll() is None
-
-    @property
-    def returncode(self) -> int | None:
-        return self.proc.poll()
-
-    def log(self) -> str:
-        """Everything the daemon wrote to stderr/stdout so far."""
-        try:
-            return Path(self.log_path).read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def mark(self) -> int:
-        """The log's current length: pass as ``since`` to wait for new lines only."""
-        return len(self.log())
-
-    def wait_log(self, regex: str, timeout: float = 10.0, since: int = 0) -> re.Match[str]:
-        """Poll the log until ``regex`` matches (multiline) after offset ``since``.
-
-        Raises LabError with the log's tail on timeout or when the process
-        exits without the line having appeared.
-        """
-        pattern = re.compile(regex, re.MULTILINE)
-        deadline = time.monotonic() + timeout
-        while True:
-            exited = not self.running  # read before the log: no line is missed
-            text = self.log()
-            match = pattern.search(text, since)
-            if match:
-                return match
-            if exited:
-                raise LabError(
-                    f"{self!r} exited ({self.returncode}) without logging {regex!r}:\n"
-                    + _tail(text)
-                )
-            if time.monotonic() > deadline:
-                raise LabError(f"{self!r}: no {regex!r} within {timeout} s:\n" + _tail(text))
-            time.sleep(0.02)
 
     def send_signal(self, sig: int) -> None:
         if self.running:

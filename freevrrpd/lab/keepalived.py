@@ -17,12 +17,12 @@ import itertools
 import re
 import signal
 import subprocess
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .daemon import LoggedProcess
 from .netns import LabError, kill_group
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def keepalived_conf(*instances: KeepalivedInstance, router_id: str = "fvlab") ->
     return "\n".join(head) + "\n" + "".join(i.render() for i in instances)
 
 
-class Keepalived:
+class Keepalived(LoggedProcess):
     """A keepalived process in a lab host; the lab kills it at cleanup if still running."""
 
     def __init__(self, host: Host, conf_text: str) -> None:
@@ -131,36 +131,6 @@ class Keepalived:
 
     def __repr__(self) -> str:
         return f"<Keepalived pid={self.proc.pid} on {self.host.name}>"
-
-    @property
-    def running(self) -> bool:
-        return self.proc.poll() is None
-
-    def log(self) -> str:
-        try:
-            return Path(self.log_path).read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def mark(self) -> int:
-        """The log's current length: pass as ``since`` to look at new lines only."""
-        return len(self.log())
-
-    def wait_log(self, regex: str, timeout: float = 10.0, since: int = 0) -> re.Match[str]:
-        """Poll the log until ``regex`` matches after offset ``since``."""
-        pattern = re.compile(regex, re.MULTILINE)
-        deadline = time.monotonic() + timeout
-        while True:
-            exited = not self.running
-            text = self.log()
-            match = pattern.search(text, since)
-            if match:
-                return match
-            if exited or time.monotonic() > deadline:
-                why = f"exited ({self.proc.returncode})" if exited else f"timed out ({timeout} s)"
-                tail = "\n".join(text.splitlines()[-30:])
-                raise LabError(f"{self!r} {why} without logging {regex!r}:\n{tail}")
-            time.sleep(0.02)
 
     def states(self, since: int = 0) -> list[str]:
         """Every state keepalived entered (MASTER/BACKUP/FAULT), in order."""
