@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import select
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -13,19 +13,12 @@ from freevrrpd.net.linkwatch import LinkWatcher
 from tests.conftest import needs_root
 from tests.integration.nl_helpers import (
     in_ns,
-    namespaces,
     pair,
     sh,
     veth,
 )
 
 pytestmark = [pytest.mark.netns, needs_root]
-
-
-@pytest.fixture
-def netns() -> Iterator[Callable[[], str]]:
-    with namespaces() as make:
-        yield make
 
 
 # ---- link events ----------------------------------------------------------------------

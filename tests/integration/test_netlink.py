@@ -4,7 +4,7 @@ inside throw-away network namespaces (see nl_helpers)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, ip_interface
 from typing import Any
 
@@ -19,7 +19,6 @@ from tests.integration.nl_helpers import (
     in_ns,
     link_json,
     links,
-    namespaces,
     pair,
     proc_sys,
     sh,
@@ -28,12 +27,6 @@ from tests.integration.nl_helpers import (
 )
 
 pytestmark = [pytest.mark.netns, needs_root]
-
-
-@pytest.fixture
-def netns() -> Iterator[Callable[[], str]]:
-    with namespaces() as make:
-        yield make
 
 
 # ---- addresses ------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from ipaddress import ip_interface
 
 import pytest
@@ -15,7 +15,6 @@ from tests.integration.nl_helpers import (
     VMAC6_5,
     in_ns,
     link_json,
-    namespaces,
     neigh_mac,
     sh,
     tx_packets,
@@ -24,12 +23,6 @@ from tests.integration.nl_helpers import (
 )
 
 pytestmark = [pytest.mark.netns, needs_root]
-
-
-@pytest.fixture
-def netns() -> Iterator[Callable[[], str]]:
-    with namespaces() as make:
-        yield make
 
 
 # ---- ARP / ND end to end: the keepalived pitfall -------------------------------------
