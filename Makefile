@@ -38,14 +38,15 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# The fast tests that need no root: unit tests and the receive-side RFC checks.
 unit: install
-	$(VENV)/bin/pytest -q tests/unit
+	$(VENV)/bin/pytest -q tests/unit tests/conformance/test_receive.py
 
 test: install system-deps lint
 	$(VENV)/bin/pytest -q --cov=freevrrpd.core --cov-report=term --cov-fail-under=90 tests
 
 demo: install system-deps
-	$(PY) -m freevrrpd.demo
+	$(PY) -m lab.demo
 
 bench: install system-deps
 	$(PY) -m pip install --quiet matplotlib

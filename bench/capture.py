@@ -7,8 +7,8 @@ to back) from being dropped by the kernel.  Nanosecond time stamps for jitter.
 
 from __future__ import annotations
 
-from freevrrpd.lab import Lab, Switch
-from freevrrpd.lab.capture import Capture
+from lab import Lab, Switch
+from lab.capture import Capture
 
 SwitchCapture = Capture  # the type the bench modules name
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from freevrrpd.core.timing import master_down_interval, skew_time
-from freevrrpd.lab import Host, Lab, LabError, Pinger, Switch
+from lab import Host, Lab, LabError, Pinger, Switch
 
 from .capture import SwitchCapture, switch_capture
 from .wire import PcapTail

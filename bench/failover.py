@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 
-from freevrrpd.lab import Lab, LabError, Pinger
+from lab import Lab, LabError, Pinger
 
 from . import peers
 from .common import (
@@ -35,7 +35,7 @@ from .common import (
 from .wire import Advert, from_ip
 
 # iputils ping paces "-i 0.01" at about 16 ms on this kernel but "-i 0.0099"
-# at about 9 ms, close to the 10 ms pinger issue 4 describes.
+# at about 9 ms, close to the 10 ms pinger the benchmark asks for.
 PING_INTERVAL = 0.0099
 
 

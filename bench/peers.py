@@ -16,9 +16,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from freevrrpd.lab import Host
-from freevrrpd.lab.daemon import LoggedProcess
-from freevrrpd.lab.keepalived import Keepalived, KeepalivedInstance, keepalived_conf
+from lab import Host
+from lab.daemon import LoggedProcess
+from lab.keepalived import Keepalived, KeepalivedInstance, keepalived_conf
 
 IMPLS = ("freevrrpd", "keepalived")
 
@@ -100,7 +100,7 @@ def start(impl: str, host: Host, vrs: Sequence[VirtualRouter]) -> Running:
     """Launch ``impl`` in ``host`` with the virtual routers ``vrs``."""
     if impl == "freevrrpd":
         conf = freevrrpd_conf(vrs)
-        argv = [*host.lab.daemon_command, "-F", "-f", "{conf}", "-p", "{pidfile}"]
+        argv = [*host.site.daemon_command, "-F", "-f", "{conf}", "-p", "{pidfile}"]
         launched = time.time()
         daemon = host.start_daemon(conf, argv=argv)
         return Running(impl, host, launched, daemon.proc, daemon.log_path)

@@ -1,4 +1,4 @@
-"""REPORT.md: the figures of one run, side by side, with the targets of issue 4."""
+"""REPORT.md: the figures of one run, side by side, with the targets below (RATIO_TARGETS...)."""
 
 from __future__ import annotations
 
@@ -183,7 +183,7 @@ METHOD = """\
 ## Method
 
 All figures come from one run of `python -m bench.run` in the namespace lab
-(`freevrrpd.lab`): each scenario builds fresh namespaces with a Linux bridge as
+(`lab`): each scenario builds fresh namespaces with a Linux bridge as
 the switch, runs freevrrpd and then Debian's keepalived with the same virtual
 routers, and judges both by what a `tcpdump` on the bridge saw (nanosecond
 timestamps).  Both daemons run with like-for-like options: no virtual MAC

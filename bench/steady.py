@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import partial
 
-from freevrrpd.lab import Lab, LabError
+from lab import Lab, LabError
 
 from . import peers, procstat
 from .capture import switch_capture

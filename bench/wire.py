@@ -1,6 +1,7 @@
 """VRRP adverts as seen by the switch: decode IPv4 frames of protocol 112 from a pcap.
 
-Independent of freevrrpd's own codec on purpose: the benchmark judges both
+The pcap records come from the lab's reader; the adverts in them are decoded
+here, independent of freevrrpd's own codec on purpose: the benchmark judges both
 daemons by what is on the wire (RFC 3768 section 5.1 / RFC 5798 section 5.1).
 """
 
@@ -9,10 +10,9 @@ from __future__ import annotations
 import ipaddress
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 
-_PCAP_MICRO = 0xA1B2C3D4
-_PCAP_NANO = 0xA1B23C4D
+from lab import pcap
+
 _ETH_P_IP = 0x0800
 _ETH_P_8021Q = 0x8100
 _PROTO_VRRP = 112
@@ -60,52 +60,16 @@ def decode(ts: float, frame: bytes) -> Advert | None:
 
 
 class PcapTail:
-    """Reads a pcap that tcpdump is still writing, returning only what is new each time.
-
-    Re-reading the whole file on every poll would cost the benchmark CPU that
-    the daemons under test then compete with on a small machine.
-    """
+    """The adverts of a pcap that tcpdump is still writing, new ones on each poll."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._offset = 0
-        self._endian = ""
-        self._scale = 0.0
+        self._records = pcap.PcapTail(path)
         self.adverts: list[Advert] = []
 
     def poll(self) -> list[Advert]:
         """New adverts since the last call (also appended to ``self.adverts``)."""
-        try:
-            with Path(self.path).open("rb") as f:
-                f.seek(self._offset)
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        pos = 0
-        if not self._endian:
-            if len(data) < 24:
-                return []
-            for endian in ("<", ">"):
-                (magic,) = struct.unpack(endian + "I", data[:4])
-                if magic in (_PCAP_MICRO, _PCAP_NANO):
-                    self._endian = endian
-                    self._scale = 1e-6 if magic == _PCAP_MICRO else 1e-9
-                    break
-            else:
-                raise ValueError(f"{self.path}: not a pcap file")
-            pos = 24
-        record = struct.Struct(self._endian + "IIII")
-        new: list[Advert] = []
-        while pos + record.size <= len(data):
-            sec, frac, caplen, _orig = record.unpack_from(data, pos)
-            if pos + record.size + caplen > len(data):
-                break  # tcpdump is still writing this record
-            start = pos + record.size
-            advert = decode(sec + frac * self._scale, data[start : start + caplen])
-            if advert is not None:
-                new.append(advert)
-            pos = start + caplen
-        self._offset += pos
+        new = [a for ts, frame in self._records.read() if (a := decode(ts, frame)) is not None]
         self.adverts.extend(new)
         return new
 

@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = parser()
     opts = p.parse_args(argv)
     if opts.metrics:
-        from freevrrpd.metrics import parse_listen
+        from freevrrpd.daemon.metrics import parse_listen
 
         try:
             parse_listen(opts.metrics)
@@ -72,6 +72,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(summary(settings))
         print(f"{opts.config}: OK, {len(routers)} virtual router(s)")
         return 0
-    from freevrrpd.daemon import run  # imported late: -t and errors need no netlink
+    from freevrrpd.daemon.main import run  # imported late: -t and errors need no netlink
 
     return run(routers, opts)

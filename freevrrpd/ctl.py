@@ -11,7 +11,7 @@ from typing import Any
 
 from freevrrpd import __version__
 from freevrrpd.cli import DEFAULT_SOCKET
-from freevrrpd.control import request
+from freevrrpd.daemon.control import request
 
 COLUMNS = ["VRID", "IF", "FAM", "STATE", "PRIO", "EFF", "MASTER", "VIPS", "SENT", "RECV",
            "DROPS", "CONFL", "LAST TRANSITION", "LAST HOOK"]

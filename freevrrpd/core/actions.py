@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Literal
+
+from freevrrpd.core.settings import IPAddress
 
 
 class State(enum.Enum):
@@ -66,12 +69,26 @@ class Transition:
     peer_priority: int | None = None
 
 
+Level = Literal["info", "warning", "error"]
+
+
 @dataclass(frozen=True)
 class Report:
     """Something an operator should read once: a misconfigured peer, a conflict."""
 
-    level: str  # "info" | "warning" | "error"
+    level: Level
     message: str
 
 
-Action = SendAdvert | ClaimAddresses | ReleaseAddresses | Announce | RunHook | Transition | Report
+@dataclass(frozen=True)
+class StartProbe:
+    """Probe the virtual addresses before they may be claimed (RFC 5227 2.1.1 ARP
+    probe, RFC 4862 5.4 duplicate address detection) for ``window`` seconds, and
+    report every holder with ``Router.probe_finished``."""
+
+    addresses: tuple[IPAddress, ...]
+    window: float
+
+
+Action = (SendAdvert | ClaimAddresses | ReleaseAddresses | Announce | RunHook | Transition
+          | Report | StartProbe)

@@ -5,24 +5,34 @@ point takes ``now`` (seconds on the caller's monotonic clock) and returns the
 actions the caller must carry out, in order; ``next_deadline()`` says when the
 caller must call ``handle_timer`` next.  The states are Initialize, Backup,
 Master, plus Fault ("not eligible": link down, address conflict, a failed
-dependency) and Stopped.
+dependency, no source address) and Stopped; ``states.ALLOWED`` is the whole
+graph.  The router also owns the rules around the protocol: the
+probe-before-claim hold (``probing``), the announcement bursts (``announce``)
+and every counter that status reports.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 
+from freevrrpd.core import states
 from freevrrpd.core.actions import (
     Action,
-    Announce,
     ClaimAddresses,
     ReleaseAddresses,
+    Report,
     RunHook,
     SendAdvert,
+    StartProbe,
     State,
     Transition,
 )
-from freevrrpd.core.packet import Advert, password_auth_data
+from freevrrpd.core.announce import AnnounceSchedule
+from freevrrpd.core.changes import Change, advert_of, diff
+from freevrrpd.core.mac import mac_text
+from freevrrpd.core.packet import Advert
+from freevrrpd.core.probing import CONFLICT, PROBE_TIME, ConflictCheck, Holder, Verdict
 from freevrrpd.core.settings import IPAddress, RouterSettings
 from freevrrpd.core.timing import master_down_interval, skew_time
 from freevrrpd.core.validate import Validator
@@ -31,7 +41,8 @@ from freevrrpd.core.validate import Validator
 class Router:
     """One virtual router: feed it time, packets and faults; it answers with actions."""
 
-    def __init__(self, settings: RouterSettings, primary_ip: IPAddress | None = None) -> None:
+    def __init__(self, settings: RouterSettings, primary_ip: IPAddress | None = None,
+                 faults: Collection[str] = ()) -> None:
         self.settings = settings
         # Our address on the interface: the source of our adverts and the tie-breaker
         # between equal priorities (RFC 5798 6.4.3: the higher primary address wins).
@@ -42,15 +53,16 @@ class Router:
         self.master_adver_int_cs = settings.advert_int_cs
         self.master_ip: IPAddress | None = None
         self.master_priority: int | None = None
-        self.faults: set[str] = set()
+        self.faults: set[str] = set(faults)  # reasons for not being eligible
         self.adver_timer: float | None = None
         self.master_down_timer: float | None = None
         self.preempt_timer: float | None = None
-        self.announce_timer: float | None = None
-        self._announce_left = 0
-        self._announce_repeat = False
-        self._last_split_announce: float | None = None
+        self.announcements = AnnounceSchedule()
+        self.check = ConflictCheck()
         self.validator = Validator(settings)
+        # MACs of routers of this VRID (their adverts passed every check): they
+        # answer ARP/ND for the virtual addresses, which is never a conflict.
+        self.peer_macs: frozenset[bytes] = frozenset()
         self.sent = 0
         self.received = 0
         self.validated = 0
@@ -64,6 +76,19 @@ class Router:
         return self.validator.drops
 
     @property
+    def conflicts(self) -> int:
+        return self.check.conflicts
+
+    @property
+    def announce_timer(self) -> float | None:
+        return self.announcements.timer
+
+    @property
+    def held(self) -> bool:
+        """A backup waiting for its probe before its timers may fire (``probing``)."""
+        return self.check.hold and self.state is State.BACKUP
+
+    @property
     def skew_time(self) -> float:
         return skew_time(self.settings.version, self.priority, self.master_adver_int_cs)
 
@@ -71,32 +96,25 @@ class Router:
     def master_down_interval(self) -> float:
         return master_down_interval(self.settings.version, self.priority, self.master_adver_int_cs)
 
+    @property
+    def no_source_reason(self) -> str:
+        kind = "IPv4 address" if self.settings.family == 4 else "IPv6 link-local address"
+        return f"no {kind} on {self.settings.interface}"
+
     def next_deadline(self) -> float | None:
+        held = self.held
         timers = [
             t
-            for t in (self.adver_timer, self.master_down_timer, self.preempt_timer,
-                      self.announce_timer)
+            for t in (self.adver_timer, None if held else self.master_down_timer,
+                      None if held else self.preempt_timer, self.announcements.timer,
+                      self.check.deadline())
             if t is not None
         ]
         return min(timers) if timers else None
 
     def build_advert(self, priority: int) -> Advert:
         """The advert this router sends with ``priority`` (RFC 5798 5.2 / RFC 3768 5.3)."""
-        s = self.settings
-        auth_type, auth_data = 0, b""
-        if s.version == 2:
-            auth_data = bytes(8)
-            if s.password is not None:
-                auth_type, auth_data = 1, password_auth_data(s.password)
-        return Advert(
-            version=s.version,
-            vrid=s.vrid,
-            priority=priority,
-            interval_cs=s.advert_int_cs,
-            addresses=s.ips,
-            auth_type=auth_type,
-            auth_data=auth_data,
-        )
+        return advert_of(self.settings, priority)
 
     # ---- events -----------------------------------------------------------------
     def start(self, now: float) -> list[Action]:
@@ -117,9 +135,8 @@ class Router:
             actions += [SendAdvert(0), ReleaseAddresses()]
             self.sent += 1
         self._clear_timers()
-        self.state = State.STOPPED
         if old is not State.STOPPED:
-            actions += self._transition(now, old, State.STOPPED, "shutdown", None)
+            actions += self._transition(now, State.STOPPED, "shutdown", None)
         return actions
 
     def set_fault(self, reason: str, active: bool, now: float) -> list[Action]:
@@ -129,33 +146,42 @@ class Router:
             self.faults.add(reason)
         else:
             self.faults.discard(reason)
-        if self.state is State.STOPPED:
-            return []
+        if self.state is State.STOPPED or (self.state is State.INITIALIZE and not active):
+            return []  # start() decides with the faults it finds
         if self.faults and not had:
             return self._to_fault(now, reason)
         if had and not self.faults:
-            self.state = State.INITIALIZE
-            actions = self._transition(now, State.FAULT, State.INITIALIZE,
-                                       f"cleared: {reason}", None, hook=False)
+            actions = self._transition(now, State.INITIALIZE, f"cleared: {reason}", None,
+                                       hook=False)
             return actions + self.start(now)
         return []
 
+    def set_source(self, ip: IPAddress | None, now: float) -> list[Action]:
+        """Our primary address changed (None: the interface has none, not eligible)."""
+        self.primary_ip = ip
+        return self.set_fault(self.no_source_reason, ip is None, now)
+
+    def malformed(self) -> None:
+        """A captured frame that is not a well-formed IP packet of protocol 112."""
+        self.drops["malformed"] += 1
+
     def update_settings(self, settings: RouterSettings, now: float) -> list[Action]:
-        """Apply a reloaded configuration of this virtual router (same VRID, family
-        and interface).  Nothing is disrupted: the state is kept, and a master
-        whose advert changed (priority, interval, addresses, password) sends the
-        new one at once, so a backup that now outranks it preempts after its
+        """Apply a reloaded configuration of this router (same VRID, family, interface)."""
+        return self.apply(diff(self.settings, settings), now)
+
+    def apply(self, change: Change, now: float) -> list[Action]:
+        """Take a reload's change with no disruption: the state is kept, and a master
+        whose advert changed (priority, interval, addresses, password) sends the new
+        one at once, so a backup that now outranks it preempts after its
         Master_Down_Interval (RFC 5798 6.4.2)."""
-        old = self.settings
-        if settings.key != old.key:
-            raise ValueError(f"{settings.name} is not {old.name}")
+        settings = change.new
         self.settings = settings
         self.priority = settings.priority
         self.validator = Validator(settings, self.validator)
         if not settings.preempt or settings.preempt_delay <= 0:
             self.preempt_timer = None
         if self.state is State.MASTER:
-            if self.build_advert(settings.priority) != Router(old).build_advert(old.priority):
+            if change.advert_changed:
                 self.adver_timer = now
                 return self.handle_timer(now)
             return []
@@ -164,15 +190,15 @@ class Router:
         return []
 
     def handle_timer(self, now: float) -> list[Action]:
-        actions: list[Action] = []
-        if self.announce_timer is not None and now >= self.announce_timer:
-            actions += self._announce_round(now)
+        actions = self._probe_timer(now)
+        if self.announcements.timer is not None and now >= self.announcements.timer:
+            actions += self.announcements.fire(self.settings, now)
         if self.state is State.MASTER and self.adver_timer is not None and now >= self.adver_timer:
             # RFC 5798 6.4.3: Adver_Timer fires -> send an advert, restart the timer.
             actions.append(SendAdvert(self.priority))
             self.sent += 1
             self.adver_timer = now + self.settings.advert_int
-        if self.state is State.BACKUP:
+        if self.state is State.BACKUP and not self.held:
             if self.master_down_timer is not None and now >= self.master_down_timer:
                 # RFC 5798 6.4.2: Master_Down_Timer fires -> become master.
                 peer = self.master_priority
@@ -188,15 +214,18 @@ class Router:
         return actions
 
     def receive(self, payload: bytes, src: IPAddress, dst: IPAddress, ttl: int,
-                now: float) -> list[Action]:
-        """An IP packet of protocol 112 for our VRID arrived (RFC 5798 7.1, RFC 3768 7.1)."""
+                now: float, src_mac: bytes | None = None) -> list[Action]:
+        """An IP packet of protocol 112 for our VRID arrived (RFC 5798 7.1, RFC 3768 7.1).
+        ``src_mac`` is the frame's Ethernet source, learnt as a router of this VRID's
+        when the advert passes every check."""
         actions: list[Action] = []
         advert, reports = self.validator.check(payload, src, dst, ttl, self.primary_ip)
         actions += reports
         if advert is not None:
-            # Counted in every state: the caller learns which MACs belong to this
-            # VRID's routers (never address conflicts) even while not eligible.
+            # Counted in every state: peers are learnt even while not eligible.
             self.validated += 1
+            if src_mac is not None and src_mac not in self.peer_macs:
+                self.peer_macs = self.peer_macs | {src_mac}
         if advert is None or self.state in (State.STOPPED, State.INITIALIZE, State.FAULT):
             return actions
         self.received += 1
@@ -204,6 +233,47 @@ class Router:
             actions += self._backup_receive(advert, src, now)
         elif self.state is State.MASTER:
             actions += self._master_receive(advert, src, now)
+        return actions
+
+    # ---- the conflict check (``probing``) -----------------------------------------
+    def probe_finished(self, now: float, holders: Collection[Holder] | None) -> list[Action]:
+        """The probe asked for by ``StartProbe`` ended: ``holders`` are the (address,
+        MAC) pairs of every host that answered; None when the probe could not run."""
+        if not self.check.running:
+            return []
+        verdict = self.check.finished(now, holders, self.settings, self.peer_macs)
+        return [] if verdict is None else self._carry_out(verdict, now)
+
+    def claim_seen(self, ip: IPAddress, mac: bytes) -> list[Action]:
+        """While master, another MAC announced one of our addresses."""
+        if mac in self.peer_macs:
+            return []
+        self.check.conflicts += 1
+        return [Report("error", f"{self.settings.name}: address conflict while master: "
+                                f"{ip} claimed by {mac_text(mac)}")]
+
+    def _probe_timer(self, now: float) -> list[Action]:
+        c = self.check
+        actions: list[Action] = []
+        if c.confirm_due(now):
+            actions += self._carry_out(c.judge(now, self.settings, self.peer_macs), now)
+        if c.probe_due(now):
+            if self.state is State.BACKUP or (self.state is State.FAULT and c.conflict):
+                actions.append(StartProbe(self.settings.ips, PROBE_TIME))
+            else:
+                c.running = False
+                actions += self._carry_out(c.over(now), now)
+        return actions
+
+    def _carry_out(self, verdict: Verdict, now: float) -> list[Action]:
+        if verdict.lifted and self.state is State.BACKUP and self.master_down_timer:
+            # Timers that ran out during the probe must not all fire at once:
+            # routers that entered Backup together still take over in priority
+            # order, Skew_Time apart (RFC 5798 6.1, 6.4.2).
+            self.master_down_timer = max(self.master_down_timer, now + self.skew_time)
+        actions: list[Action] = list(verdict.reports)
+        if verdict.conflict is not None:
+            actions += self.set_fault(CONFLICT, verdict.conflict, now)
         return actions
 
     # ---- per-state receive --------------------------------------------------------
@@ -260,19 +330,11 @@ class Router:
         return [SendAdvert(self.priority)] + self._split_brain_announce(now, src, adv.priority)
 
     def _split_brain_announce(self, now: float, peer: IPAddress, priority: int) -> list[Action]:
-        """Re-announce after two masters met, at most once per Master_Down_Interval."""
-        last = self._last_split_announce
-        if last is not None and now - last < self.master_down_interval:
-            return []
-        self._last_split_announce = now
-        why = f"split brain with {peer} (priority {priority}) resolved"
-        actions: list[Action] = [Announce(why)]
-        return actions + self._schedule_announce(now, first_done=True)
+        return self.announcements.split_brain(self.settings, now, self.master_down_interval,
+                                              f"split brain with {peer} (priority {priority})")
 
     # ---- transitions ------------------------------------------------------------
     def _to_master(self, now: float, why: str, peer: int | None = None) -> list[Action]:
-        old = self.state
-        self.state = State.MASTER
         self.master_down_timer = None
         self.preempt_timer = None
         self.master_ip, self.master_priority = self.primary_ip, self.priority
@@ -283,80 +345,51 @@ class Router:
         actions: list[Action] = [SendAdvert(self.priority), ClaimAddresses()]
         self.sent += 1
         self.adver_timer = now + self.settings.advert_int
-        # We announce now; a resignation from the old master in the same breath
-        # needs no second burst.
-        self._last_split_announce = now
-        actions += self._transition(now, old, State.MASTER, why, peer)
-        actions += self._schedule_announce(now, first_done=False)
-        return actions
+        actions += self._transition(now, State.MASTER, why, peer)
+        return actions + self.announcements.became_master(self.settings, now)
 
     def _to_backup(self, now: float, why: str, peer: int | None) -> list[Action]:
         old = self.state
         actions: list[Action] = []
         if old is State.MASTER:
             actions.append(ReleaseAddresses())
-        self.state = State.BACKUP
         self.adver_timer = None
-        self.announce_timer, self._announce_left = None, 0
+        self.announcements.cancel()
         self.preempt_timer = None
         if old is not State.MASTER:
             self.master_adver_int_cs = self.settings.advert_int_cs
             self.master_ip, self.master_priority = None, None
         self.master_down_timer = now + self.master_down_interval
-        return actions + self._transition(now, old, State.BACKUP, why, peer)
+        actions += self._transition(now, State.BACKUP, why, peer)
+        # The address owner (priority 255) owns the addresses by definition.
+        if old is State.INITIALIZE and self.settings.conflict_check and not self.settings.owner:
+            # Probe before claiming, on every entry into Backup (RFC 5227 2.1.1).
+            self.check.entered_backup(now, self.settings.advert_int)
+        return actions
 
     def _to_fault(self, now: float, why: str) -> list[Action]:
-        old = self.state
         actions: list[Action] = []
-        if old is State.MASTER:
+        if self.state is State.MASTER:
             # Resign so backups take over after Skew_Time (RFC 5798 6.4.3 Shutdown).
             actions += [SendAdvert(0), ReleaseAddresses()]
             self.sent += 1
         self._clear_timers()
-        self.state = State.FAULT
-        return actions + self._transition(now, old, State.FAULT, why, None)
+        return actions + self._transition(now, State.FAULT, why, None)
 
     def _clear_timers(self) -> None:
         self.adver_timer = self.master_down_timer = self.preempt_timer = None
-        self.announce_timer, self._announce_left = None, 0
+        self.announcements.cancel()
         self.master_ip, self.master_priority = None, None
 
-    def _transition(self, now: float, old: State, new: State, why: str, peer: int | None,
+    def _transition(self, now: float, new: State, why: str, peer: int | None,
                     hook: bool = True) -> list[Action]:
+        old = self.state
+        states.check(old, new)
+        self.state = new
         t = Transition(old, new, why, self.priority, peer)
         self.transitions += 1
         self.last_transition, self.last_transition_at = t, now
         actions: list[Action] = [t]
-        if hook and old is not new:
+        if hook:
             actions.append(RunHook(new, old, self.priority))
-        return actions
-
-    # ---- announcements (RFC 5798 6.4.1: gratuitous ARP / unsolicited NA) --------
-    def _schedule_announce(self, now: float, first_done: bool) -> list[Action]:
-        s = self.settings
-        if not s.send_gratuitous_arp or s.garp_count <= 0:
-            return []
-        self._announce_left = s.garp_count - (1 if first_done else 0)
-        self._announce_repeat = s.garp_repeat_delay > 0
-        self.announce_timer = now
-        return self._announce_round(now) if not first_done else []
-
-    def _announce_round(self, now: float) -> list[Action]:
-        s = self.settings
-        actions: list[Action] = []
-        while self._announce_left > 0:
-            actions.append(Announce("new master"))
-            self._announce_left -= 1
-            if s.garp_interval > 0:
-                break
-        if self._announce_left > 0:
-            self.announce_timer = now + s.garp_interval
-        elif self._announce_repeat:
-            # keepalived's habit (garp_master_delay): a second burst a few seconds
-            # later catches hosts whose caches were refreshed in between.
-            self._announce_repeat = False
-            self._announce_left = s.garp_count
-            self.announce_timer = now + s.garp_repeat_delay
-        else:
-            self.announce_timer = None
         return actions

@@ -11,6 +11,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 
 IPAddress = IPv4Address | IPv6Address
 IPInterface = IPv4Interface | IPv6Interface
+RouterKey = tuple[int, int, str]  # (VRID, family, interface): who a virtual router is
 
 # RFC 5798 section 5.1.1.2 / RFC 3768 section 5.2.7: VRRP is IP protocol 112.
 VRRP_PROTO = 112
@@ -96,7 +97,7 @@ class RouterSettings:
     source: Source = field(default=Source(), compare=False)
 
     @property
-    def key(self) -> tuple[int, int, str]:
+    def key(self) -> RouterKey:
         """Identity of the virtual router: (VRID, family, interface)."""
         return (self.vrid, self.family, self.interface)
 

@@ -1,1 +1,1 @@
-"""Linux adapters around the core: capture, sending, netlink, announcements, probes."""
+"""Linux adapters, no policy: frames, BPF, packet sockets, netlink, sysctls, probes."""

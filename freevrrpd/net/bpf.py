@@ -2,7 +2,8 @@
 
 The kernel runs these on every frame of the interface before it is queued on
 our socket, so a VRID's thread only wakes up for adverts of its own VRID and
-family (issue 3, section 2) instead of every multicast frame of the LAN.
+family (RFC 5798 7.1 drops every other one anyway) instead of every multicast
+frame of the LAN.  Families are 4 or 6, as in the settings.
 
 A program is a list of ``(code, jt, jf, k)`` tuples, the layout of
 ``struct sock_filter`` (linux/filter.h), so the tests can run it in a small
@@ -115,7 +116,7 @@ def vrrp_filter(vrid: int, family: int) -> list[Instruction]:
         raise ValueError(f"VRID {vrid} out of range")
     prog = _Program()
     _not_outgoing(prog)
-    if family == socket.AF_INET:
+    if family == 4:
         _ethertype(prog, ETH_P_IP)
         prog.op(LD_B_ABS, IPV4_OFFSET + 9)  # protocol
         prog.jump(JEQ_K, VRRP_PROTO, 0, "drop")
@@ -125,7 +126,7 @@ def vrrp_filter(vrid: int, family: int) -> list[Instruction]:
         prog.jump(JSET_K, 0x3FFF, "drop", 0)
         prog.op(LDX_B_MSH, IPV4_OFFSET)  # X = IHL * 4, so IP options are skipped
         prog.op(LD_B_IND, IPV4_OFFSET + 1)  # VRID
-    elif family == socket.AF_INET6:
+    elif family == 6:
         _ethertype(prog, ETH_P_IPV6)
         prog.op(LD_B_ABS, IPV6_NEXT_HEADER)
         prog.jump(JEQ_K, VRRP_PROTO, 0, "drop")
@@ -140,10 +141,10 @@ def claim_filter(family: int) -> list[Instruction]:
     """ARP (IPv4) or ICMPv6 neighbour solicitations/advertisements (IPv6)."""
     prog = _Program()
     _not_outgoing(prog)
-    if family == socket.AF_INET:
+    if family == 4:
         prog.op(LD_H_ABS, ETH_TYPE_OFFSET)
         prog.jump(JEQ_K, ETH_P_ARP, "accept", "drop")
-    elif family == socket.AF_INET6:
+    elif family == 6:
         _ethertype(prog, ETH_P_IPV6)
         prog.op(LD_B_ABS, IPV6_NEXT_HEADER)
         prog.jump(JEQ_K, IPPROTO_ICMPV6, 0, "drop")
@@ -172,12 +173,12 @@ def claim_watch_filter(family: int, ips: Collection[IPAddress]) -> list[Instruct
 
     Every test drops on the spot (a RET right after it) rather than jumping to
     the end, which a long list of addresses would put out of a jump's reach."""
-    ips = sorted({ip for ip in ips if ip.version == (4 if family == socket.AF_INET else 6)})
+    ips = sorted({ip for ip in ips if ip.version == family})
     if not ips or len(ips) > MAX_WATCHED:
         return claim_filter(family)
     prog = _Program()
     _require(prog, LD_W_ABS, PKTTYPE_LOAD, PACKET_OUTGOING, equal=False)
-    if family == socket.AF_INET:
+    if family == 4:
         _require(prog, LD_H_ABS, ETH_TYPE_OFFSET, ETH_P_ARP)
         prog.op(LD_W_ABS, ARP_SENDER_IP)
         for ip in ips:

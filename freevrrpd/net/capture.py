@@ -12,10 +12,10 @@ import fcntl
 import socket
 import struct
 from collections.abc import Collection, Sequence
-from types import TracebackType
 
 from freevrrpd.core.settings import VRRP_GROUP_V4, VRRP_GROUP_V6, IPAddress
 from freevrrpd.net.bpf import Instruction, attach, claim_filter, claim_watch_filter, vrrp_filter
+from freevrrpd.net.closing import Closing
 from freevrrpd.net.frames import ALL_NODES, ETH_P_ARP, ETH_P_IPV6, multicast_mac
 
 ETH_P_ALL = 0x0003
@@ -28,7 +28,7 @@ SIOCGIFHWADDR = 0x8927
 MAX_FRAME = 65536
 
 
-class PacketSocket:
+class PacketSocket(Closing):
     """A non-blocking AF_PACKET/SOCK_RAW socket bound to one interface."""
 
     def __init__(self, ifname: str, ethertype: int, program: Sequence[Instruction] | None = None,
@@ -115,16 +115,11 @@ class PacketSocket:
     def close(self) -> None:
         self._sock.close()
 
-    def __enter__(self) -> PacketSocket:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
 
 def vrrp_socket(ifname: str, vrid: int, family: int) -> PacketSocket:
-    """Adverts of one VRID and family on ``ifname`` (issue 3, section 2).
+    """Adverts of one VRID and family (4 or 6) on ``ifname`` (RFC 5798 7.1: only
+    adverts of our VRID reach the router's thread).
 
     Bound to ETH_P_ALL, not to the IP ethertype: sockets of a specific
     ethertype are served after the device's rx handler, and a macvlan in
@@ -132,14 +127,10 @@ def vrrp_socket(ifname: str, vrid: int, family: int) -> PacketSocket:
     is exactly what a peer master's adverts carry.  ETH_P_ALL taps see the
     frame before that; the BPF program checks the ethertype itself.
     """
-    if family == socket.AF_INET:
-        sock = PacketSocket(ifname, ETH_P_ALL, vrrp_filter(vrid, family),
-                            multicast_mac(VRRP_GROUP_V4))
-    elif family == socket.AF_INET6:
-        sock = PacketSocket(ifname, ETH_P_ALL, vrrp_filter(vrid, family),
-                            multicast_mac(VRRP_GROUP_V6))
-    else:
-        raise ValueError(f"unsupported address family {family}")
+    if family not in (4, 6):
+        raise ValueError(f"unsupported address family {family!r} (4 or 6)")
+    group = VRRP_GROUP_V4 if family == 4 else VRRP_GROUP_V6
+    sock = PacketSocket(ifname, ETH_P_ALL, vrrp_filter(vrid, family), multicast_mac(group))
     # An ETH_P_ALL tap also gets a copy of every frame this host sends, only
     # for the filter to drop it: with N VRIDs each advert sent ran N filters,
     # the top kernel cost of a busy master (`make bench`, perf).  Older kernels
@@ -154,8 +145,8 @@ def claim_socket(ifname: str, family: int,
     defences and unsolicited advertisements are sent (RFC 4862 section 5.4.4).
     With ``watch``, only frames that bind one of those addresses to a MAC."""
     program = claim_filter(family) if watch is None else claim_watch_filter(family, watch)
-    if family == socket.AF_INET:
+    if family == 4:
         return PacketSocket(ifname, ETH_P_ARP, program)
-    if family == socket.AF_INET6:
+    if family == 6:
         return PacketSocket(ifname, ETH_P_IPV6, program, multicast_mac(ALL_NODES))
-    raise ValueError(f"unsupported address family {family}")
+    raise ValueError(f"unsupported address family {family!r} (4 or 6)")

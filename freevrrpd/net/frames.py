@@ -8,11 +8,11 @@ master send from the virtual MAC without owning an interface that carries it.
 
 from __future__ import annotations
 
-import socket
 import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
+from freevrrpd.core.packet import internet_checksum
 from freevrrpd.core.settings import VRRP_PROTO, IPAddress
 
 ETH_P_IP = 0x0800
@@ -46,28 +46,6 @@ DEFAULT_TOS = 0xC0
 _IPV6_EXTENSION_HEADERS = frozenset({0, 43, 44, 50, 51, 60, 135, 139, 140, 253, 254})
 
 
-def vmac(vrid: int, family: int) -> bytes:
-    """The virtual router MAC address, RFC 5798 section 7.3 (RFC 3768 section 7.3)."""
-    if not 1 <= vrid <= 255:
-        raise ValueError(f"VRID {vrid} out of range 1..255")
-    if family == socket.AF_INET:
-        return bytes((0x00, 0x00, 0x5E, 0x00, 0x01, vrid))
-    if family == socket.AF_INET6:
-        return bytes((0x00, 0x00, 0x5E, 0x00, 0x02, vrid))
-    raise ValueError(f"unsupported address family {family}")
-
-
-def mac_str(mac: bytes) -> str:
-    return ":".join(f"{octet:02x}" for octet in mac)
-
-
-def mac_bytes(text: str) -> bytes:
-    parts = text.replace("-", ":").split(":")
-    if len(parts) != 6 or not all(1 <= len(part) <= 2 for part in parts):
-        raise ValueError(f"not a MAC address: {text!r}")
-    return bytes(int(part, 16) for part in parts)
-
-
 def multicast_mac(group: IPAddress) -> bytes:
     """Ethernet address of an IP multicast group (RFC 1112 section 6.4, RFC 2464 section 7)."""
     if not group.is_multicast:
@@ -81,16 +59,6 @@ def multicast_mac(group: IPAddress) -> bytes:
 def solicited_node(target: IPv6Address) -> IPv6Address:
     """RFC 4291 section 2.7.1: ff02::1:ffXX:XXXX from the low 24 bits."""
     return IPv6Address(b"\xff\x02" + b"\x00" * 9 + b"\x01\xff" + target.packed[13:])
-
-
-def internet_checksum(data: bytes) -> int:
-    """RFC 1071 one's complement sum, as used by IPv4 and ICMPv6."""
-    if len(data) % 2:
-        data += b"\x00"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def _ipv6_pseudo_header(src: IPv6Address, dst: IPv6Address, length: int, proto: int) -> bytes:

@@ -1,8 +1,8 @@
 """Link events for monitored circuits: rtnetlink RTMGRP_LINK, no polling.
 
 ``LinkWatcher`` owns a plain non-blocking netlink socket subscribed to link
-events; the VRID thread puts ``fileno()`` in its select() set and calls
-``poll()`` when it is readable.  Messages are decoded with pyroute2's
+events; the daemon's link monitor (``freevrrpd.daemon.links``) waits on
+``fileno()`` and calls ``poll()`` when it is readable.  Messages are decoded with pyroute2's
 ``ifinfmsg``.  A plain socket rather than a pyroute2 ``IPRoute`` because the
 latter keeps its socket per thread and reads it from an asyncio loop, which
 does not mix with select() on a descriptor owned by another thread.
@@ -25,6 +25,8 @@ from collections.abc import Collection, Iterator
 from typing import Any
 
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+from freevrrpd.net.closing import Closing
 
 # linux/rtnetlink.h, linux/netlink.h, linux/if.h
 RTMGRP_LINK = 0x1
@@ -111,7 +113,7 @@ def dump_links() -> dict[int, tuple[str, bool]]:
     return links
 
 
-class LinkWatcher:
+class LinkWatcher(Closing):
     """Usable/not-usable state of some links, updated from netlink events."""
 
     def __init__(self, names: Collection[str], rcvbuf: int = RCVBUF) -> None:
@@ -208,8 +210,3 @@ class LinkWatcher:
     def close(self) -> None:
         self._sock.close()
 
-    def __enter__(self) -> LinkWatcher:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

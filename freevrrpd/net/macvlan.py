@@ -27,14 +27,8 @@ from typing import Any
 
 from pyroute2.netlink.exceptions import NetlinkError as PyrouteError
 
+from freevrrpd.core.mac import mac_text, virtual_mac
 from freevrrpd.net import rtnl, sysctl
-
-
-def vmac_address(vrid: int, family: int) -> bytes:
-    """RFC 5798 7.3: 00-00-5E-00-01-{VRID} (IPv4) or 00-00-5E-00-02-{VRID} (IPv6)."""
-    if not 1 <= vrid <= 255 or family not in (4, 6):
-        raise ValueError(f"no virtual MAC for VRID {vrid}, IPv{family}")
-    return bytes((0x00, 0x00, 0x5E, 0x00, 0x01 if family == 4 else 0x02, vrid))
 
 
 def vmac_name(family: int, vrid: int, parent_index: int) -> str:
@@ -64,7 +58,7 @@ def ensure(ipr: Any, parent: str, vrid: int, family: int) -> str:
     and our IPv6 settings (those must precede its first up); anything else
     holding the MAC on ``parent`` or our name is removed and made anew.
     """
-    mac = vmac_address(vrid, family)
+    mac = virtual_mac(vrid, family)
     pindex = int(rtnl.need_link(ipr, parent)["index"])
     name = vmac_name(family, vrid, pindex)
     keep: Any = None
@@ -82,7 +76,7 @@ def ensure(ipr: Any, parent: str, vrid: int, family: int) -> str:
                                     f"has the name {name}", errno.EEXIST)
     if keep is None:
         ipr.link("add", ifname=name, kind="macvlan", link=pindex,
-                 address=rtnl.mac_text(mac), macvlan_mode="private")
+                 address=mac_text(mac), macvlan_mode="private")
         ifname, index = name, int(rtnl.need_link(ipr, name)["index"])
     else:
         ifname, index = keep.get("IFLA_IFNAME"), int(keep["index"])
@@ -95,7 +89,7 @@ def cleanup(ipr: Any, parent: str, vrid: int, family: int,
             vips: Sequence[tuple[str, IPv4Interface | IPv6Interface]]) -> list[str]:
     """Remove the virtual-MAC interfaces of (vrid, family) on parent and the listed
     addresses where present; one sentence per thing removed (or not removable)."""
-    mac = vmac_address(vrid, family)
+    mac = virtual_mac(vrid, family)
     done: list[str] = []
     plink = rtnl.find_link(ipr, parent)
     if plink is not None:
@@ -104,7 +98,7 @@ def cleanup(ipr: Any, parent: str, vrid: int, family: int,
             if rtnl.kind(msg) != "macvlan":
                 continue
             what = (f"virtual-MAC interface {msg.get('IFLA_IFNAME')} "
-                    f"({rtnl.mac_text(rtnl.link_mac(msg))} on {parent})")
+                    f"({mac_text(rtnl.link_mac(msg))} on {parent})")
             done.append(_try(partial(ipr.link, "del", index=msg["index"]), what))
     for dev, iface in vips:
         try:

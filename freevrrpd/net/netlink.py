@@ -31,12 +31,13 @@ from typing import Any, TypeVar
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError as PyrouteError
 
+from freevrrpd.core.mac import mac_text, virtual_mac
 from freevrrpd.net import macvlan, rtnl, sysctl
 from freevrrpd.net.linkwatch import LinkWatcher, link_usable
-from freevrrpd.net.macvlan import vmac_address, vmac_name
+from freevrrpd.net.macvlan import vmac_name
 from freevrrpd.net.rtnl import NetlinkError
 
-__all__ = ["LinkWatcher", "Netlink", "NetlinkError", "link_usable", "vmac_address", "vmac_name"]
+__all__ = ["LinkWatcher", "Netlink", "NetlinkError", "link_usable", "vmac_name"]
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ class Netlink:
                     self._warned.add(warning)
                     log.warning("%s", warning)
             return name
-        mac = rtnl.mac_text(vmac_address(vrid, family))
+        mac = mac_text(virtual_mac(vrid, family))
         return self._call(f"cannot set up the virtual MAC {mac} on {parent}", run)
 
     def cleanup_stale(self, parent: str, vrid: int, family: int,

@@ -52,10 +52,6 @@ def error_code(exc: BaseException) -> int | None:
     return None
 
 
-def mac_text(mac: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in mac)
-
-
 # ---- reading messages ----------------------------------------------------------------
 def kind(msg: Any) -> str | None:
     """IFLA_INFO_KIND ("macvlan", "veth", ...); None for physical interfaces."""

@@ -4,7 +4,8 @@ Written through /proc/sys/net/..., which the kernel resolves in the network
 namespace of the calling thread: the daemon runs inside the namespace it
 serves, so "current namespace" is always the right one.
 
-Why each value (the macvlan pitfall in PEERS.md, item 4): with a macvlan
+Why each value (the meaning of each key: the kernel's
+Documentation/networking/ip-sysctl.rst): with a macvlan
 carrying the virtual MAC (RFC 5798 7.3) on top of the parent interface, the
 host has two interfaces on one LAN.  Linux follows the weak host model and,
 by default, answers ARP for *any* local address on *any* interface, so both

@@ -23,11 +23,11 @@ from typing import Any
 
 import pytest
 
-from freevrrpd.lab import Host, Lab
-from freevrrpd.lab.daemon import Daemon
-from tests.conformance.tshark import CHECKSUM_BAD, CHECKSUM_GOOD, Packet, dissect
-from tests.conftest import needs_root
-from tests.integration.daemon_conf import vrid
+from lab import Host, Lab
+from lab.daemon import Daemon
+from tests.support.daemon_conf import vrid
+from tests.support.root import needs_root
+from tests.support.tshark import CHECKSUM_BAD, CHECKSUM_GOOD, Packet, dissect
 
 pytestmark = [pytest.mark.netns, needs_root]
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.integration.nl_helpers import namespaces
+from tests.support.nl_helpers import namespaces
 
 
 @pytest.fixture

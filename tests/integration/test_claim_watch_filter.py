@@ -9,14 +9,17 @@ changes the addresses moves the filter with them.
 from __future__ import annotations
 
 import select
+from collections.abc import Iterator
 from contextlib import ExitStack
 from ipaddress import IPv4Address, IPv6Address
+
+import pytest
 
 from freevrrpd.net.capture import claim_socket
 from freevrrpd.net.conflict import ClaimWatcher
 from freevrrpd.net.frames import Claim, garp_frame, unsolicited_na_frame
-
-from .test_net_packets import (  # the two-namespace fixture and its helpers
+from tests.support.root import needs_root
+from tests.support.veth_pair import (  # the two-namespace pair and its helpers
     AF4,
     AF6,
     IF,
@@ -28,11 +31,17 @@ from .test_net_packets import (  # the two-namespace fixture and its helpers
     Lab,
     collect,
     inside,
-    lab,
-    pytestmark,
+    veth_pair,
 )
 
-__all__ = ["lab", "pytestmark"]  # fixture and markers, re-used from test_net_packets
+pytestmark = [pytest.mark.netns, needs_root]
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    with veth_pair() as pair:
+        yield pair
+
 OTHER4, OTHER6 = IPv4Address("192.0.2.55"), IPv6Address("2001:db8::55")
 
 

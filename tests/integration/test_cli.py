@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from freevrrpd import __version__
-from freevrrpd.lab import Lab
-from tests.conftest import needs_root
+from lab import Lab
+from tests.support.root import needs_root
 
 TREE = Path(__file__).resolve().parents[2]
 EXAMPLE = TREE / "conf" / "freevrrpd.conf.example"

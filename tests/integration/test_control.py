@@ -17,10 +17,9 @@ from typing import Any
 
 import pytest
 
-from freevrrpd.lab import Daemon, Host, Lab
-from tests.conftest import needs_root
-from tests.integration.daemon_conf import vrid
-from tests.integration.daemon_helpers import (
+from lab import Daemon, Host, Lab
+from tests.support.daemon_conf import vrid
+from tests.support.daemon_helpers import (
     R1,
     VIP,
     VIP6_CIDR,
@@ -30,8 +29,9 @@ from tests.integration.daemon_helpers import (
     state_re,
     wait_until,
 )
-from tests.integration.ops_helpers import status
-from tests.status_fields import documented, flatten, type_errors
+from tests.support.ops_helpers import status
+from tests.support.root import needs_root
+from tests.support.status_fields import documented, flatten, type_errors
 
 pytestmark = [pytest.mark.netns, needs_root]
 

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from freevrrpd.lab import Lab
-from tests.conftest import needs_root
-from tests.integration.daemon_conf import vrid
-from tests.integration.vrrp_lab import (
+from lab import Lab
+from tests.support.daemon_conf import vrid
+from tests.support.root import needs_root
+from tests.support.vrrp_lab import (
     PROBE_SETTLE,
     VIP4,
     VMAC4,

@@ -13,22 +13,21 @@ from pathlib import Path
 
 import pytest
 
-from freevrrpd.lab import Daemon, Lab
-from tests.conftest import needs_root
-from tests.integration.daemon_conf import vrid
-from tests.integration.daemon_helpers import (
+from lab import Daemon, Lab, adverts
+from tests.support.daemon_conf import vrid
+from tests.support.daemon_helpers import (
     R1,
     VIP,
     VIP6_CIDR,
     VIP_CIDR,
     WAIT,
-    adverts,
     build_lan,
     has_ip,
     max_gap,
     state_re,
     wait_until,
 )
+from tests.support.root import needs_root
 
 pytestmark = [pytest.mark.netns, needs_root]
 

@@ -14,10 +14,9 @@ import textwrap
 
 import pytest
 
-from freevrrpd.lab import Host, Lab
-from tests.conftest import needs_root
-from tests.integration.daemon_conf import vrid
-from tests.integration.daemon_helpers import (
+from lab import Host, Lab
+from tests.support.daemon_conf import vrid
+from tests.support.daemon_helpers import (
     VIP,
     VIP6,
     VIP6_CIDR,
@@ -32,6 +31,7 @@ from tests.integration.daemon_helpers import (
     vmac_links,
     wait_until,
 )
+from tests.support.root import needs_root
 
 pytestmark = [pytest.mark.netns, needs_root]
 
@@ -84,8 +84,8 @@ def _announce_from(host: Host, ip: str, count: int = 3) -> None:
         import time
         from ipaddress import ip_address
         from freevrrpd.net.capture import PacketSocket
-        from freevrrpd.net.frames import (ETH_P_ARP, ETH_P_IPV6, garp_frame, mac_bytes,
-                                          unsolicited_na_frame)
+        from freevrrpd.core.mac import mac_bytes
+        from freevrrpd.net.frames import ETH_P_ARP, ETH_P_IPV6, garp_frame, unsolicited_na_frame
         ip = ip_address({ip!r})
         mac = mac_bytes({host.mac!r})
         v4 = ip.version == 4

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import needs_root
+from tests.support.root import needs_root
 
 pytestmark = [pytest.mark.netns, needs_root]
 
@@ -23,7 +23,7 @@ def netns_list() -> set[str]:
 
 def test_demo_elects_fails_over_preempts_and_cleans_up() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "freevrrpd.demo"],
+        [sys.executable, "-m", "lab.demo"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     out = proc.stdout

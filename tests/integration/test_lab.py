@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from freevrrpd.lab import Host, Lab, LabError, read_pcap
+from lab import Host, Lab, LabError, read_pcap
 
 pytestmark = [
     pytest.mark.netns,
@@ -150,7 +150,7 @@ def test_a_signal_to_the_lab_process_cleans_up(sig: signal.Signals) -> None:
     script = textwrap.dedent(
         """
         import time
-        from freevrrpd.lab import Lab
+        from lab import Lab
         with Lab() as lab:
             h = lab.add_host("h", lab.add_switch(), "192.0.2.10/24")
             p = h.popen(["sleep", "60"])
@@ -179,7 +179,7 @@ def test_a_signal_to_the_lab_process_cleans_up(sig: signal.Signals) -> None:
 def test_atexit_cleans_a_lab_that_was_never_closed() -> None:
     script = textwrap.dedent(
         """
-        from freevrrpd.lab import Lab
+        from lab import Lab
         lab = Lab()
         lab.add_host("h", lab.add_switch(), "192.0.2.10/24")
         print(*[ns.netns for ns in lab.namespaces], flush=True)

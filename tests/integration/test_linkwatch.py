@@ -10,13 +10,13 @@ from collections.abc import Callable
 import pytest
 
 from freevrrpd.net.linkwatch import LinkWatcher
-from tests.conftest import needs_root
-from tests.integration.nl_helpers import (
+from tests.support.nl_helpers import (
     in_ns,
     pair,
     sh,
     veth,
 )
+from tests.support.root import needs_root
 
 pytestmark = [pytest.mark.netns, needs_root]
 

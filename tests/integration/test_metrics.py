@@ -12,10 +12,10 @@ import time
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from freevrrpd.lab import Daemon, Host, Lab
-from tests.conftest import needs_root
-from tests.integration.daemon_conf import vrid
-from tests.integration.daemon_helpers import WAIT, build_lan, state_re, wait_until
+from lab import Daemon, Host, Lab
+from tests.support.daemon_conf import vrid
+from tests.support.daemon_helpers import WAIT, build_lan, state_re, wait_until
+from tests.support.root import needs_root
 
 pytestmark = [pytest.mark.netns, needs_root]
 

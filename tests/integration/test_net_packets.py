@@ -1,165 +1,61 @@
 """Packet adapters on real kernels: two network namespaces joined by a veth pair.
 
-Sockets are opened from this test process after switching the calling thread
-into a namespace with setns(2); a socket stays in the namespace it was created
-in, so the test then uses it from anywhere. No processes run in the
-namespaces, and the namespaces (with their veth ends) are deleted after each
-test, also on failure.
+The pair and its helpers are in tests/support/veth_pair.py.
 """
 
 from __future__ import annotations
 
-import ctypes
-import json
-import os
-import secrets
 import select
 import socket
-import subprocess
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from functools import partial
+from collections.abc import Iterator
+from contextlib import ExitStack
 from ipaddress import IPv4Address, IPv6Address
-from typing import Any
 
 import pytest
 
+from freevrrpd.core.mac import mac_text as mac_str
+from freevrrpd.core.mac import virtual_mac as vmac
+from freevrrpd.core.packet import internet_checksum
 from freevrrpd.net import bpf
-from freevrrpd.net.announce import announce
 from freevrrpd.net.capture import ETH_P_ALL, PacketSocket, claim_socket, vrrp_socket
-from freevrrpd.net.conflict import ClaimWatcher, probe
+from freevrrpd.net.conflict import ClaimWatcher, Probe
 from freevrrpd.net.frames import (
     ETH_P_IP,
     Claim,
     garp_frame,
-    internet_checksum,
-    mac_bytes,
-    mac_str,
     parse_ip_frame,
     unsolicited_na_frame,
-    vmac,
     vrrp_frame,
 )
+from tests.support.root import needs_root
+from tests.support.veth_pair import (
+    AF4,
+    AF6,
+    B4,
+    GROUP4,
+    GROUP6,
+    IF,
+    MAC_A,
+    MAC_B,
+    VIP4,
+    VIP6,
+    Lab,
+    collect,
+    inside,
+    ip,
+    veth_pair,
+    wait_for,
+)
 
-pytestmark = [
-    pytest.mark.netns,
-    pytest.mark.skipif(os.geteuid() != 0 and not os.environ.get("CI"),
-                       reason="needs root for network namespaces"),
-]
+pytestmark = [pytest.mark.netns, needs_root]
 
-IF = "fv0"
-MAC_A, MAC_B = mac_bytes("02:00:00:00:00:0a"), mac_bytes("02:00:00:00:00:0b")
-A4, B4 = IPv4Address("192.0.2.1"), IPv4Address("192.0.2.2")
-A6, B6 = IPv6Address("2001:db8::1"), IPv6Address("2001:db8::2")
-GROUP4, GROUP6 = IPv4Address("224.0.0.18"), IPv6Address("ff02::12")
-VIP4, VIP6 = IPv4Address("192.0.2.100"), IPv6Address("2001:db8::100")
-AF4, AF6 = socket.AF_INET, socket.AF_INET6
-CLONE_NEWNET = 0x40000000
-WAIT = 5.0  # generous: a busy 2-core machine must never fail a positive check
-QUIET = 0.3  # how long a negative check listens after the positive arrived
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
-@contextmanager
-def inside(netns: str) -> Iterator[None]:
-    """Run the body with this thread in ``netns``; always switch back."""
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    try:
-        target = os.open(f"/run/netns/{netns}", os.O_RDONLY)
-        try:
-            _setns(target)
-            try:
-                yield
-            finally:
-                _setns(home)
-        finally:
-            os.close(target)
-    finally:
-        os.close(home)
-
-
-def ip(*args: str) -> str:
-    return subprocess.run(["ip", *args], check=True, capture_output=True, text=True,
-                          timeout=10).stdout
-
-
-@dataclass
-class Lab:
-    a: str
-    b: str
-
-    def sysctl(self, netns: str, setting: str) -> None:
-        # Only ever inside our own test namespaces.
-        subprocess.run(["ip", "netns", "exec", netns, "sysctl", "-q", "-w", setting],
-                       check=True, capture_output=True, timeout=10)
-
-    def neighbour(self, netns: str, addr: IPv4Address | IPv6Address) -> dict[str, Any] | None:
-        entries = json.loads(ip("-n", netns, "-j", "neigh", "show", "to", str(addr),
-                                "dev", IF) or "[]")
-        return entries[0] if entries else None
 
 
 @pytest.fixture
 def lab() -> Iterator[Lab]:
-    tag = secrets.token_hex(3)
-    lab = Lab(f"fv{tag}a", f"fv{tag}b")
-    try:
-        ip("netns", "add", lab.a)
-        ip("netns", "add", lab.b)
-        ip("-n", lab.a, "link", "add", IF, "address", mac_str(MAC_A), "type", "veth",
-           "peer", "name", IF, "address", mac_str(MAC_B), "netns", lab.b)
-        for netns, v4, v6 in ((lab.a, A4, A6), (lab.b, B4, B6)):
-            ip("-n", netns, "addr", "add", f"{v4}/24", "dev", IF)
-            ip("-n", netns, "addr", "add", f"{v6}/64", "dev", IF, "nodad")
-            ip("-n", netns, "link", "set", IF, "up")
-        for netns in (lab.a, lab.b):
-            assert wait_for(partial(link_ready, netns)), f"{IF} in {netns} not ready"
-        yield lab
-    finally:
-        for netns in (lab.a, lab.b):
-            subprocess.run(["ip", "netns", "del", netns], capture_output=True, timeout=10)
-
-
-def link_ready(netns: str) -> bool:
-    """Carrier is up and IPv6 has configured the link (its link-local address
-    exists); before that the kernel has no multicast route and drops ND."""
-    (link,) = json.loads(ip("-n", netns, "-j", "addr", "show", "dev", IF))
-    return link.get("operstate") == "UP" and any(
-        info.get("family") == "inet6" and info.get("scope") == "link"
-        for info in link.get("addr_info", []))
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
-def collect(sock: PacketSocket | ClaimWatcher, until: Callable[[list[Any]], bool]) -> list[Any]:
-    """Everything ``sock`` yields until ``until(items)`` holds (or WAIT passes),
-    plus whatever else arrives within QUIET after that."""
-    items: list[Any] = []
-    read: Callable[[], list[Any]] = (sock.recv_all if isinstance(sock, PacketSocket)
-                                     else sock.poll)
-    deadline = time.monotonic() + WAIT
-    while not until(items) and time.monotonic() < deadline:
-        select.select([sock], [], [], 0.1)
-        items.extend(read())
-    time.sleep(QUIET)
-    items.extend(read())
-    return items
+    with veth_pair() as pair:
+        yield pair
 
 
 def advert(vrid: int, family: int) -> bytes:
@@ -254,7 +150,8 @@ def test_gratuitous_arp_updates_the_neighbour_table(lab: Lab) -> None:
        "dev", IF, "nud", "stale")
     virtual = vmac(7, AF4)
     with inside(lab.a), vrrp_socket(IF, 7, AF4) as sock:
-        assert announce(sock, virtual, [new, stale]) == 2
+        for vip in (new, stale):  # RFC 5798 6.4.1: one gratuitous ARP per address
+            sock.send(garp_frame(virtual, vip))
 
     def updated() -> bool:
         entries = [lab.neighbour(lab.b, addr) for addr in (new, stale)]
@@ -270,7 +167,7 @@ def test_unsolicited_na_updates_a_stale_ipv6_neighbour(lab: Lab, source: IPv6Add
        "dev", IF, "nud", "stale")
     virtual = vmac(7, AF6)
     with inside(lab.a), vrrp_socket(IF, 7, AF6) as sock:
-        assert announce(sock, virtual, [VIP6], ll_src=source) == 1
+        sock.send(unsolicited_na_frame(virtual, VIP6 if source is None else source, VIP6))
 
     def updated() -> bool:
         entry = lab.neighbour(lab.b, VIP6)
@@ -279,6 +176,20 @@ def test_unsolicited_na_updates_a_stale_ipv6_neighbour(lab: Lab, source: IPv6Add
     assert wait_for(updated), lab.neighbour(lab.b, VIP6)
     entry = lab.neighbour(lab.b, VIP6)
     assert entry is not None and "router" in entry  # the R flag was honoured
+
+
+def probe(ifname: str, mac: bytes, target: IPv4Address | IPv6Address, timeout: float,
+          ignore_macs: tuple[bytes, ...] = ()) -> bytes | None:
+    """Run one ``Probe`` window to its end, as the router's thread would; the MAC of
+    the first holder, or None."""
+    probe = Probe([(ifname, mac, target)], timeout, time.monotonic(), ignore_macs)
+    try:
+        while not probe.on_timer(time.monotonic()):
+            select.select(probe.filenos(), [], [], max(0.0, probe.deadline() - time.monotonic()))
+            probe.on_readable()
+    finally:
+        probe.close()
+    return min(mac for _ip, mac in probe.holders) if probe.holders else None
 
 
 def test_probe_finds_the_holder_of_an_address(lab: Lab) -> None:
@@ -324,7 +235,7 @@ def test_claim_watcher_sees_a_kernel_answering_for_our_vip(lab: Lab) -> None:
         with inside(lab.a):
             watch4 = stack.enter_context(ClaimWatcher(IF, AF4, [VIP4], [MAC_A]))
             watch6 = stack.enter_context(ClaimWatcher(IF, AF6, [VIP6], [MAC_A]))
-            for family, vip in ((AF4, VIP4), (AF6, VIP6)):
+            for family, vip in ((socket.AF_INET, VIP4), (socket.AF_INET6, VIP6)):
                 with socket.socket(family, socket.SOCK_DGRAM) as udp:
                     udp.sendto(b"x", (str(vip), 9))  # makes A's kernel resolve the VIP
         assert Claim(VIP4, MAC_B) in collect(watch4, lambda items: bool(items))

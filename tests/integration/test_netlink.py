@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from freevrrpd.net.netlink import Netlink, NetlinkError, vmac_name
-from tests.conftest import needs_root
-from tests.integration.nl_helpers import (
+from tests.support.nl_helpers import (
     VMAC4_5,
     VMAC6_5,
     addr_json,
@@ -25,6 +24,7 @@ from tests.integration.nl_helpers import (
     veth,
     with_netlink,
 )
+from tests.support.root import needs_root
 
 pytestmark = [pytest.mark.netns, needs_root]
 

@@ -18,17 +18,15 @@ from typing import Any
 import pytest
 
 from freevrrpd.config import ConfigError, load_config
-from freevrrpd.control import request
-from freevrrpd.lab import Daemon, Lab
-from tests.conftest import needs_root
-from tests.integration.daemon_conf import vrid
-from tests.integration.daemon_helpers import (
+from freevrrpd.daemon.control import request
+from lab import Daemon, Lab, adverts
+from tests.support.daemon_conf import vrid
+from tests.support.daemon_helpers import (
     R1,
     R2,
     VIP,
     VIP_CIDR,
     WAIT,
-    adverts,
     build_lan,
     has_ip,
     max_gap,
@@ -36,7 +34,7 @@ from tests.integration.daemon_helpers import (
     vmac_links,
     wait_until,
 )
-from tests.integration.ops_helpers import (
+from tests.support.ops_helpers import (
     mdi,
     reload_done,
     reloaded,
@@ -45,6 +43,7 @@ from tests.integration.ops_helpers import (
     transitions_since,
     vrid_status,
 )
+from tests.support.root import needs_root
 
 pytestmark = [pytest.mark.netns, needs_root]
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from freevrrpd.lab import Host, Lab
-from tests.conftest import needs_root
-from tests.integration.daemon_conf import vrid
-from tests.integration.service_helpers import (
+from lab import Host, Lab
+from tests.support.daemon_conf import vrid
+from tests.support.root import needs_root
+from tests.support.service_helpers import (
     DAEMON,
     HOOKS,
     INIT_SCRIPT,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from freevrrpd.config_build import KEYWORDS, SIMPLE
+from freevrrpd.config.build import KEYWORDS, SIMPLE
 from freevrrpd.core.settings import RouterSettings
-from tests.integration.service_helpers import DAEMON, INSTALLER, REPO, UNIT, output
+from tests.support.service_helpers import DAEMON, INSTALLER, REPO, UNIT, output
 
 MAN_PAGES = sorted((REPO / "man").glob("*.[1-9]"))
 

@@ -9,8 +9,7 @@ from ipaddress import ip_interface
 import pytest
 
 from freevrrpd.net.netlink import Netlink
-from tests.conftest import needs_root
-from tests.integration.nl_helpers import (
+from tests.support.nl_helpers import (
     VMAC4_5,
     VMAC6_5,
     in_ns,
@@ -21,6 +20,7 @@ from tests.integration.nl_helpers import (
     veth,
     with_netlink,
 )
+from tests.support.root import needs_root
 
 pytestmark = [pytest.mark.netns, needs_root]
 

@@ -18,9 +18,9 @@ import time
 
 import pytest
 
-from freevrrpd.lab import Lab
-from tests.conftest import needs_root
-from tests.interop.peers import MODES, V2_MODES, Mode, Pair, drops
+from lab import Lab
+from tests.support.interop import MODES, V2_MODES, Mode, Pair, drops
+from tests.support.root import needs_root
 
 pytestmark = [pytest.mark.netns, needs_root]
 

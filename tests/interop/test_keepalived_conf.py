@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from freevrrpd.lab.keepalived import KEEPALIVED, KeepalivedInstance, keepalived_conf
-from tests.conftest import CI
-from tests.interop.peers import MODES, Mode
+from lab.keepalived import KEEPALIVED, KeepalivedInstance, keepalived_conf
+from tests.support.interop import MODES, Mode
+from tests.support.root import CI
 
 # Under CI=true keepalived must be there (make test installs it): fail, never skip.
 pytestmark = pytest.mark.skipif(

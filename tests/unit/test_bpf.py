@@ -1,119 +1,43 @@
 """The capture filters (freevrrpd.net.bpf), without root.
 
 Each program runs twice over the same sample frames: in a small classic-BPF
-interpreter below, and in the kernel itself through an AF_UNIX datagram socket
+interpreter (tests/support/bpf_vm.py), and in the kernel itself through an AF_UNIX datagram socket
 (SO_ATTACH_FILTER needs no privilege there; the filter sees the datagram as
 if it were the frame, with pkt_type PACKET_HOST).
 """
 
 from __future__ import annotations
 
-import operator
 import socket
 import struct
-from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv6Address
 
 import pytest
 
+from freevrrpd.core.mac import virtual_mac as vmac
+from freevrrpd.core.packet import internet_checksum
 from freevrrpd.net import bpf
 from freevrrpd.net.frames import (
     arp_probe_frame,
     dad_ns_frame,
     garp_frame,
-    internet_checksum,
     unsolicited_na_frame,
-    vmac,
     vrrp_frame,
 )
+from tests.support.bpf_vm import (
+    MAC,
+    PACKET_BROADCAST,
+    PACKET_HOST,
+    PACKET_MULTICAST,
+    PACKET_OTHERHOST,
+    PACKET_OUTGOING,
+    kernel_accepts,
+    run,
+)
 
-PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, PACKET_OUTGOING = range(5)
-MAC = bytes.fromhex("02000000000b")
 SRC4, GROUP4 = IPv4Address("192.0.2.2"), IPv4Address("224.0.0.18")
 SRC6, GROUP6 = IPv6Address("fe80::2"), IPv6Address("ff02::12")
-AF4, AF6 = socket.AF_INET, socket.AF_INET6
-
-
-ALU = {0x00: operator.add, 0x10: operator.sub, 0x20: operator.mul, 0x40: operator.or_,
-       0x50: operator.and_, 0x60: operator.lshift, 0x70: operator.rshift}
-
-
-def run(program: Sequence[tuple[int, int, int, int]], frame: bytes, pkttype: int = 0) -> int:
-    """Classic BPF interpreter (the subset of linux/filter.h a socket filter may use).
-    Returns the number of bytes to keep; 0 drops the frame."""
-    assert 0 < len(program) <= 4096
-    a = x = 0
-    mem = [0] * 16
-    pc = 0
-    while True:
-        assert pc < len(program), "fell off the end of the program"
-        code, jt, jf, k = program[pc]
-        pc += 1
-        cls, size, mode = code & 0x07, code & 0x18, code & 0xE0
-        if cls in (0x00, 0x01):  # LD, LDX
-            if mode == 0x00:  # IMM
-                value = k
-            elif mode == 0x80:  # LEN
-                value = len(frame)
-            elif mode == 0x60:  # MEM
-                value = mem[k]
-            elif cls == 0x01 and mode == 0xA0:  # MSH: 4 * (P[k] & 0xf)
-                if k >= len(frame):
-                    return 0
-                value = (frame[k] & 0x0F) * 4
-            else:
-                offset = k if mode == 0x20 else x + k  # ABS or IND
-                if k >= 0x80000000:  # ancillary: only pkttype is understood here
-                    assert mode == 0x20 and k == bpf.PKTTYPE_LOAD, f"ancillary load {k:#x}"
-                    value = pkttype
-                else:
-                    width = {0x00: 4, 0x08: 2, 0x10: 1}[size]
-                    if offset + width > len(frame):
-                        return 0  # the kernel drops on out-of-bounds loads
-                    value = int.from_bytes(frame[offset:offset + width], "big")
-            if cls == 0x00:
-                a = value
-            else:
-                x = value
-        elif cls == 0x02:  # ST
-            mem[k] = a
-        elif cls == 0x03:  # STX
-            mem[k] = x
-        elif cls == 0x04:  # ALU
-            operand = x if code & 0x08 else k
-            op = code & 0xF0
-            a = (-a if op == 0x80 else ALU[op](a, operand)) & 0xFFFFFFFF
-        elif cls == 0x05:  # JMP
-            op = code & 0xF0
-            if op == 0x00:  # JA
-                pc += k
-                continue
-            operand = x if code & 0x08 else k
-            taken = {0x10: a == operand, 0x20: a > operand, 0x30: a >= operand,
-                     0x40: bool(a & operand)}[op]
-            pc += jt if taken else jf
-        elif cls == 0x06:  # RET
-            return a if code & 0x18 == 0x10 else k
-        elif cls == 0x07:  # MISC: TAX / TXA
-            if code & 0xF8 == 0x00:
-                x = a
-            else:
-                a = x
-        else:
-            raise AssertionError(f"unknown opcode {code:#x}")
-
-
-def kernel_accepts(program: Sequence[tuple[int, int, int, int]], frame: bytes) -> bool:
-    receiver, sender = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    with receiver, sender:
-        bpf.attach(receiver, program)
-        sender.send(frame)  # AF_UNIX queues (or filters out) before send returns
-        try:
-            data = receiver.recv(65536, socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return False
-        assert data == frame  # kept whole
-        return True
+AF4, AF6 = 4, 6
 
 
 def advert(vrid: int, version: int = 3) -> bytes:

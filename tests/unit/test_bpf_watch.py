@@ -1,12 +1,11 @@
 """The claim watcher's filter passes only frames that bind one of our addresses.
 
-Run in the interpreter of test_bpf and in the kernel (AF_UNIX, no root), over
+Run in the interpreter of tests/support/bpf_vm.py and in the kernel (AF_UNIX, no root), over
 ARP and ND frames that do and do not name a watched address.
 """
 
 from __future__ import annotations
 
-import socket
 from ipaddress import IPv4Address, IPv6Address
 
 import pytest
@@ -21,10 +20,9 @@ from freevrrpd.net.frames import (
     unsolicited_na_frame,
     vrrp_frame,
 )
+from tests.support.bpf_vm import MAC, PACKET_HOST, PACKET_OUTGOING, kernel_accepts, run
 
-from .test_bpf import MAC, PACKET_HOST, PACKET_OUTGOING, kernel_accepts, run
-
-AF4, AF6 = socket.AF_INET, socket.AF_INET6
+AF4, AF6 = 4, 6
 VIP4, OTHER4 = IPv4Address("198.51.100.7"), IPv4Address("192.0.2.100")
 VIP6, OTHER6 = IPv6Address("2001:db8::7"), IPv6Address("2001:db8::100")
 BROADCAST = b"\xff" * 6

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from freevrrpd.config import ConfigError, ConfigProblem, load_config, parse_conf, parse_yaml
-from freevrrpd.config_values import BadValue, parse_advert_int_cs
+from freevrrpd.config.values import BadValue, parse_advert_int_cs
 from freevrrpd.core.settings import RouterSettings, Source, VirtualAddress
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "config"

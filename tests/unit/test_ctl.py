@@ -16,20 +16,19 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, get_args, get_type_hints, is_typeddict
 
 import pytest
 
 from freevrrpd import ctl
-from freevrrpd.control import ControlServer, request
 from freevrrpd.core.router import Router
 from freevrrpd.core.settings import RouterSettings, VirtualAddress
-from freevrrpd.hooks import HookResult
-from freevrrpd.status import snapshot
-from tests.status_fields import documented, flatten, type_errors
-
-if TYPE_CHECKING:
-    from freevrrpd.worker import VridWorker
+from freevrrpd.daemon.control import ControlServer, request
+from freevrrpd.daemon.links import LinkStatus
+from freevrrpd.daemon.supervisor import DaemonStatus
+from freevrrpd.vrid.hooks import HookResult
+from freevrrpd.vrid.status import RouterStatus, snapshot
+from tests.support.status_fields import documented, flatten, type_errors
 
 NOW = 1_767_225_600.0
 
@@ -250,28 +249,10 @@ def test_control_socket_is_private_and_replaces_a_stale_file(tmp_path: Path) -> 
 
 # ---- the status document --------------------------------------------------------------
 
-class _Hooks:
-    def __init__(self, last: HookResult | None) -> None:
-        self._last = last
-
-    def last(self) -> HookResult | None:
-        return self._last
-
-
-class _Worker:
-    """What ``snapshot`` reads of a VridWorker, without its sockets and thread."""
-
-    def __init__(self, router: Router, hook: HookResult | None) -> None:
-        self.router = router
-        self.settings = router.settings
-        self.hooks = _Hooks(hook)
-        self.conflicts = 2
-        self.errors: Counter[str] = Counter({"hook": 1})
-
-
 def test_snapshot_has_exactly_the_documented_fields() -> None:
+    # No address probe: this router is driven by hand, with nobody to answer one.
     settings = RouterSettings(vrid=9, interface="eth0", version=3, priority=200,
-                              advert_int_cs=100,
+                              advert_int_cs=100, conflict_check=False,
                               addresses=(VirtualAddress(IPv4Interface("192.0.2.254/24")),))
     router = Router(settings, IPv4Address("192.0.2.1"))
     # The snapshot turns monotonic instants into Unix times: feed it this clock.
@@ -280,7 +261,7 @@ def test_snapshot_has_exactly_the_documented_fields() -> None:
     router.handle_timer(t0 + 10.0)  # Master_Down_Timer expires: MASTER
     router.drops["addresses"] += 3
     hook = HookResult("master", "exit 3", 3, 0.0123, False, None)
-    snap = snapshot(cast("VridWorker", _Worker(router, hook)))
+    snap = snapshot(router, Counter({"hook": 1}), hook)
     docs = {k: v for k, v in documented().items() if k.startswith("vrids[]")}
     found = flatten({"vrids": [snap]})
     del found["vrids"]
@@ -293,7 +274,27 @@ def test_snapshot_has_exactly_the_documented_fields() -> None:
     assert abs(snap["last_transition"]["time"] - (time.time() + 10.0)) < 5
 
     # Not eligible: effective priority 0, no master, nothing to report yet.
-    idle = snapshot(cast("VridWorker", _Worker(Router(settings), None)))
+    idle = snapshot(Router(settings), Counter(), None)
     assert (idle["state"], idle["effective_priority"], idle["master"]) == ("INIT", 0, None)
     assert idle["last_transition"] is None and idle["last_hook"] is None
     assert idle["primary_address"] is None
+
+
+def test_the_status_types_name_exactly_the_documented_fields() -> None:
+    """The TypedDicts the daemon builds its answers from are docs/STATUS.md's tables."""
+    docs = documented()
+
+    def paths(td: Any, prefix: str) -> set[str]:
+        found = set()
+        for name, kind in get_type_hints(td).items():
+            found.add(f"{prefix}{name}")
+            for inner in (kind, *get_args(kind)):
+                if is_typeddict(inner):
+                    found |= paths(inner, f"{prefix}{name}.")
+        return found
+
+    vrid_fields = paths(RouterStatus, "vrids[].")
+    top = set(get_type_hints(DaemonStatus))
+    keyed = {"vrids[].drops.<reason>", "vrids[].errors.<kind>"}
+    links = {"links.<interface>", *{f"links.<interface>.{k}" for k in get_type_hints(LinkStatus)}}
+    assert vrid_fields | keyed | top | links == set(docs)

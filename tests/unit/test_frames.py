@@ -6,7 +6,6 @@ checksums reported "correct", fields decoded as named in each test).
 
 from __future__ import annotations
 
-import socket
 import struct
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
@@ -14,19 +13,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from freevrrpd.core.mac import mac_bytes
+from freevrrpd.core.mac import mac_text as mac_str
+from freevrrpd.core.mac import virtual_mac as vmac
 from freevrrpd.net import frames
 from freevrrpd.net.frames import (
     Claim,
     arp_probe_frame,
     dad_ns_frame,
     garp_frame,
-    mac_bytes,
-    mac_str,
     multicast_mac,
     parse_claim,
     parse_ip_frame,
     unsolicited_na_frame,
-    vmac,
     vrrp_frame,
 )
 
@@ -74,13 +73,13 @@ def icmpv6_ok(frame: bytes) -> bool:
 # --- addresses ---
 
 def test_vmac_rfc5798_section_7_3() -> None:
-    assert vmac(7, socket.AF_INET) == bytes.fromhex("00005e000107")
-    assert vmac(255, socket.AF_INET6) == bytes.fromhex("00005e0002ff")
+    assert vmac(7, 4) == bytes.fromhex("00005e000107")
+    assert vmac(255, 6) == bytes.fromhex("00005e0002ff")
     for bad in (0, 256):
         with pytest.raises(ValueError):
-            vmac(bad, socket.AF_INET)
+            vmac(bad, 4)
     with pytest.raises(ValueError):
-        vmac(1, socket.AF_UNIX)
+        vmac(1, 5)
 
 
 def test_mac_text_round_trip() -> None:
@@ -249,7 +248,7 @@ def test_parsers_never_raise(data: bytes) -> None:
 # --- ARP ---
 
 def test_garp_frame_bytes() -> None:
-    assert garp_frame(vmac(7, socket.AF_INET), VIP4).hex() == GARP_HEX
+    assert garp_frame(vmac(7, 4), VIP4).hex() == GARP_HEX
 
 
 def test_arp_probe_frame_bytes() -> None:
@@ -257,7 +256,7 @@ def test_arp_probe_frame_bytes() -> None:
 
 
 def test_parse_claim_arp() -> None:
-    assert parse_claim(bytes.fromhex(GARP_HEX)) == Claim(VIP4, vmac(7, socket.AF_INET))
+    assert parse_claim(bytes.fromhex(GARP_HEX)) == Claim(VIP4, vmac(7, 4))
     # ARP reply: sender IP / sender MAC (the Ethernet source is not what counts).
     reply = bytearray(bytes.fromhex(GARP_HEX))
     reply[6:12] = MAC_A
@@ -280,13 +279,13 @@ def test_parse_claim_rejects_odd_arp() -> None:
 # --- neighbour discovery ---
 
 def test_unsolicited_na_bytes_and_checksum() -> None:
-    frame = unsolicited_na_frame(vmac(7, socket.AF_INET6), VIP6, VIP6)
+    frame = unsolicited_na_frame(vmac(7, 6), VIP6, VIP6)
     assert frame.hex() == NA_HEX
     assert icmpv6_ok(frame)
 
 
 def test_unsolicited_na_fields() -> None:
-    mac = vmac(9, socket.AF_INET6)
+    mac = vmac(9, 6)
     frame = unsolicited_na_frame(mac, IPv6Address("fe80::a"), VIP6)
     assert frame[:6] == bytes.fromhex("333300000001") and frame[6:12] == mac
     assert frame[21] == 255  # hop limit, RFC 4861 7.1.2
@@ -310,7 +309,7 @@ def test_dad_ns_bytes() -> None:
 
 
 def test_parse_claim_na() -> None:
-    mac = vmac(7, socket.AF_INET6)
+    mac = vmac(7, 6)
     assert parse_claim(unsolicited_na_frame(mac, VIP6, VIP6)) == Claim(VIP6, mac)
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from freevrrpd import hooks
-from freevrrpd.hooks import HookResult, HookRunner, hook_env
+from freevrrpd.vrid import hooks
+from freevrrpd.vrid.hooks import HookResult, HookRunner, hook_env
 
 LOG = logging.getLogger("test.hooks")
 
@@ -59,10 +59,12 @@ def test_hook_env_names_every_variable() -> None:
         "FREEVRRPD_PRIORITY": "150",
         "FREEVRRPD_ADDRESSES": "192.0.2.10/24 192.0.2.11/32",
     }
-    v6 = hook_env(1, "eth1", socket.AF_INET6, "BACKUP", "INIT", 100, [])
+    v6 = hook_env(1, "eth1", 6, "BACKUP", "INIT", 100, [])
     assert v6["FREEVRRPD_FAMILY"] == "6"
-    with pytest.raises(ValueError):
-        hook_env(1, "eth1", 5, "BACKUP", "INIT", 100, [])
+    # Families are 4 or 6 everywhere; a socket constant is not one.
+    for bad in (5, socket.AF_INET6):
+        with pytest.raises(ValueError):
+            hook_env(1, "eth1", bad, "BACKUP", "INIT", 100, [])
 
 
 def test_script_sees_its_environment_merged_over_ours(monkeypatch: pytest.MonkeyPatch) -> None:

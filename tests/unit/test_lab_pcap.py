@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from freevrrpd.lab import read_pcap
+from lab import read_pcap
 
 
 def pcap(endian: str, magic: int, records: list[tuple[int, int, bytes]]) -> bytes:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from freevrrpd.core.packet import Advert, PacketError, decode, encode
 from freevrrpd.core.settings import IPAddress
-from tests.unit.test_packet import valid_adverts, with_checksum
+from tests.support.packets import valid_adverts, with_checksum
 
 V4 = st.builds(IPv4Address, st.integers(0, 2**32 - 1))
 V6 = st.builds(IPv6Address, st.integers(0, 2**128 - 1))

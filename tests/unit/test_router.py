@@ -20,13 +20,14 @@ from freevrrpd.core.packet import encode
 from freevrrpd.core.router import Router
 from freevrrpd.core.settings import VRRP_GROUP_V4, RouterSettings, VirtualAddress
 from freevrrpd.core.timing import master_down_interval, skew_time
-
-from .sim import LATENCY, SimLan
+from tests.support.sim import LATENCY, SimLan
 
 
 def settings(**kw: object) -> RouterSettings:
+    # Routers driven by hand here answer no address probe (tests/unit/test_probe_hold.py
+    # covers the probe): without one, a backup's timers would wait for it.
     base: dict[str, object] = {
-        "vrid": 1, "interface": "eth0",
+        "vrid": 1, "interface": "eth0", "conflict_check": False,
         "addresses": (VirtualAddress(ip_interface("192.0.2.254/24")),),
     }
     base.update(kw)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from freevrrpd.worker import FD_SETSIZE, SLACK_SPLIT, _wait_readable
+from freevrrpd.vrid.wait import FD_SETSIZE, SLACK_SPLIT, wait_readable
 
 HIGH_FD = FD_SETSIZE + 100
 
@@ -33,13 +33,13 @@ def high_pipe() -> Iterator[tuple[int, int]]:
 def test_readable_descriptor_above_fd_setsize_is_reported(high_pipe: tuple[int, int]) -> None:
     r, w = high_pipe
     os.write(w, b"x")
-    assert _wait_readable([r], 1.0) == [r]
+    assert wait_readable([r], 1.0) == [r]
 
 
 def test_timeout_above_fd_setsize_never_fires_early(high_pipe: tuple[int, int]) -> None:
     r, _w = high_pipe
     start = time.monotonic()
-    assert _wait_readable([r], 0.0025) == []
+    assert wait_readable([r], 0.0025) == []
     # poll() counts whole milliseconds; the sub-millisecond rest is slept.
     assert time.monotonic() - start >= 0.0025
 
@@ -47,9 +47,9 @@ def test_timeout_above_fd_setsize_never_fires_early(high_pipe: tuple[int, int]) 
 def test_low_descriptors_use_the_precise_path() -> None:
     r, w = os.pipe()
     try:
-        assert _wait_readable([r], 0.001) == []
+        assert wait_readable([r], 0.001) == []
         os.write(w, b"x")
-        assert _wait_readable([r], None) == [r]
+        assert wait_readable([r], None) == [r]
     finally:
         os.close(r)
         os.close(w)
@@ -60,7 +60,7 @@ def test_long_wait_is_split_but_never_ends_early() -> None:
     r, w = os.pipe()
     try:
         start = time.monotonic()
-        assert _wait_readable([r], SLACK_SPLIT + 0.05) == []
+        assert wait_readable([r], SLACK_SPLIT + 0.05) == []
         assert time.monotonic() - start >= SLACK_SPLIT + 0.05
     finally:
         os.close(r)

@@ -1,0 +1,263 @@
+"""The set of virtual routers of one daemon: start, status, reload, stop.
+
+Reload compares the new configuration with the running one by identity
+(VRID, family, interface) and one diff per router (``core.changes``):
+unchanged routers are not touched at all, changed ones take the change on
+their own thread with the fewest disruptions, removed ones resign as on
+shutdown, new ones start.  A file with any error changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Literal, TypedDict
+
+from freevrrpd import __version__
+from freevrrpd.config import ConfigError, ConfigProblem, load_config
+from freevrrpd.core.changes import Change, diff
+from freevrrpd.core.linkhold import FaultChange
+from freevrrpd.core.settings import RouterKey, RouterSettings
+from freevrrpd.daemon.links import LinkMonitor, LinkStatus
+from freevrrpd.net.netlink import Netlink
+from freevrrpd.vrid.commands import Control
+from freevrrpd.vrid.status import RouterStatus
+from freevrrpd.vrid.worker import VridWorker
+
+log = logging.getLogger("freevrrpd")
+
+STOP_TIMEOUT = 10.0  # seconds to wait for a VRID to resign and run its stop hook
+
+
+class DaemonStatus(TypedDict):
+    ok: Literal[True]
+    pid: int
+    version: str
+    config: str
+    started: float
+    reloads: int
+    links: dict[str, LinkStatus]
+    vrids: list[RouterStatus]
+
+
+class ReloadRefused(TypedDict):
+    ok: Literal[False]
+    errors: list[str]
+
+
+class ReloadDone(TypedDict):
+    ok: Literal[True]
+    added: list[str]
+    removed: list[str]
+    restarted: list[str]
+    changed: dict[str, list[str]]
+    unchanged: int
+
+
+ReloadResult = ReloadRefused | ReloadDone
+
+
+@dataclass
+class _Plan:
+    """What a reload does, router by router."""
+
+    removed: list[VridWorker] = field(default_factory=list)
+    restart: list[VridWorker] = field(default_factory=list)
+    changes: dict[RouterKey, Change] = field(default_factory=dict)  # kept routers
+    fresh: list[RouterSettings] = field(default_factory=list)  # added or restarted
+
+
+def check_interfaces(routers: Sequence[RouterSettings], netlink: Netlink) -> list[str]:
+    problems = []
+    for s in routers:
+        names = [("interface", s.interface)]
+        names += [("addr", a.device) for a in s.addresses if a.device]
+        for keyword, name in names:
+            if netlink.ifindex(name) is None:
+                problems.append(f"{s.source.at(keyword)}: {keyword}: {s.name}: "
+                                f"interface {name} does not exist")
+    return problems
+
+
+class Supervisor:
+    def __init__(self, routers: Sequence[RouterSettings], netlink: Netlink,
+                 config_path: str) -> None:
+        self.routers = tuple(routers)
+        self.netlink = netlink
+        self.config_path = config_path
+        self.workers: list[VridWorker] = []
+        self.monitor: LinkMonitor | None = None
+        self.lock = threading.RLock()
+        self.started_at = time.time()
+        self.reloads = 0
+
+    # ---- life cycle ------------------------------------------------------------------
+    def start(self) -> None:
+        with self.lock:
+            fresh = self._start_routers(self.routers)
+        log.info("freevrrpd %s started: %d virtual router(s): %s", __version__,
+                 len(fresh), "; ".join(w.settings.name for w in fresh))
+
+    def _start_routers(self, fresh: Sequence[RouterSettings],
+                       previous: LinkMonitor | None = None) -> list[VridWorker]:
+        """(Re)build the link monitor for the whole set, then start ``fresh`` routers
+        with the faults their links have now."""
+        all_routers = [w.settings for w in self.workers] + list(fresh)
+        monitor = LinkMonitor(all_routers, self._deliver, log)
+        faults = monitor.initial({s.key for s in fresh})
+        workers = [self._new_worker(s, faults.get(s.key, ())) for s in fresh]
+        if previous is not None:
+            monitor.carry_over(previous, [s.key for s in fresh])
+        self.monitor = monitor
+        monitor.start()
+        for w in workers:
+            w.start()
+        return workers
+
+    def _new_worker(self, s: RouterSettings, faults: Collection[str]) -> VridWorker:
+        # Remove what a kill -9 of an earlier run left behind, before claiming anything.
+        vips = [(a.device or s.interface, a.interface) for a in s.addresses]
+        for line in self.netlink.cleanup_stale(s.interface, s.vrid, s.family, vips):
+            log.warning("%s: cleaned up after an earlier run: %s", s.name, line)
+        worker = VridWorker(s, self.netlink, log, faults)
+        self.workers.append(worker)
+        return worker
+
+    def _deliver(self, change: FaultChange) -> None:
+        """From the link monitor's thread: to the router's own thread."""
+        for w in self.workers:
+            if w.settings.key == change.key:
+                w.post(change)
+
+    def _stop_workers(self, workers: Sequence[VridWorker]) -> None:
+        for w in workers:
+            if w.is_alive():
+                w.stop()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for w in workers:
+            if not w.is_alive() and not w.stopped.is_set():
+                w.close_unstarted()
+                continue
+            w.stopped.wait(max(0.0, deadline - time.monotonic()))
+            if not w.stopped.is_set():
+                log.error("%s: did not stop within %.0f s", w.settings.name, STOP_TIMEOUT)
+
+    def stop(self) -> None:
+        with self.lock:
+            # Resign first: backups take over after Skew_Time (RFC 5798 6.4.3).
+            self._stop_workers(self.workers)
+            if self.monitor is not None:
+                self.monitor.stop()
+                self.monitor = None
+
+    # ---- status ----------------------------------------------------------------------
+    def dump(self) -> None:
+        for w in self.workers:
+            w.post(Control.DUMP)
+        for name, link in self._links().items():
+            log.info("link %s: %s, errors %d", name, "up" if link["up"] else "down",
+                     link["errors"])
+
+    def _links(self) -> dict[str, LinkStatus]:
+        return {} if self.monitor is None else self.monitor.links()
+
+    def status(self) -> DaemonStatus:
+        with self.lock:
+            vrids = [w.status_now() for w in self.workers]
+            return {"ok": True, "pid": os.getpid(), "version": __version__,
+                    "config": self.config_path, "started": round(self.started_at, 3),
+                    "reloads": self.reloads, "links": self._links(), "vrids": vrids}
+
+    # ---- reload ----------------------------------------------------------------------
+    def reload(self) -> ReloadResult:
+        with self.lock:
+            new = self._read_new()
+            if isinstance(new, list):
+                return {"ok": False, "errors": new}
+            return self._reload(new)
+
+    def _read_new(self) -> tuple[RouterSettings, ...] | list[str]:
+        """The new configuration, or the errors that refuse it (logged)."""
+        warnings: list[ConfigProblem] = []
+        try:
+            new = load_config(self.config_path, warnings)
+        except ConfigError as exc:
+            for p in exc.problems:
+                log.error("reload refused: %s", p)
+            log.error("reload refused: %d error(s) in %s; still running the old configuration",
+                      len(exc.problems), self.config_path)
+            return [str(p) for p in exc.problems]
+        for warning in warnings:
+            log.warning("reload: %s", warning)
+        missing = check_interfaces(new, self.netlink)
+        for text in missing:
+            log.error("reload refused: %s", text)
+        return missing or new
+
+    def _plan(self, new: Sequence[RouterSettings]) -> _Plan:
+        plan = _Plan()
+        wanted = {s.key: s for s in new}
+        for w in self.workers:
+            s = wanted.get(w.settings.key)
+            if s is None:
+                log.info("reload: %s removed from the configuration: resigning",
+                         w.settings.name)
+                plan.removed.append(w)
+                continue
+            change = diff(w.settings, s)
+            if change.restart:
+                log.info("reload: %s changed in a way that needs a restart (virtual MAC, "
+                         "version or address devices): resigning and starting again", s.name)
+                plan.restart.append(w)
+                plan.fresh.append(s)
+            else:
+                plan.changes[s.key] = change
+        running = {w.settings.key for w in self.workers}
+        for s in new:
+            if s.key not in running:
+                log.info("reload: %s added", s.name)
+                plan.fresh.append(s)
+        # Fresh routers in file order, after the kept ones.
+        order = list(wanted)
+        plan.fresh.sort(key=lambda s: order.index(s.key))
+        return plan
+
+    def _reload(self, new: tuple[RouterSettings, ...]) -> ReloadDone:
+        plan = self._plan(new)
+        result: ReloadDone = {
+            "ok": True, "added": [], "unchanged": 0, "changed": {},
+            "removed": [w.settings.name for w in plan.removed],
+            "restarted": [w.settings.name for w in plan.restart]}
+        gone = plan.removed + plan.restart
+        self._stop_workers(gone)
+        self.workers = [w for w in self.workers if w not in gone]
+        for w in self.workers:
+            change = plan.changes[w.settings.key]
+            fields = w.call(partial(w.apply_change, change), timeout=5.0)
+            if fields is None:
+                log.error("reload: %s did not answer; left unchanged", w.settings.name)
+            elif fields:
+                log.info("reload: %s: changed %s", change.new.name, ", ".join(fields))
+                result["changed"][change.new.name] = list(fields)
+            else:
+                result["unchanged"] += 1
+        restarted = {w.settings.key for w in plan.restart}
+        result["added"] = [s.name for s in plan.fresh if s.key not in restarted]
+        if plan.fresh or gone or result["changed"]:
+            # The monitor decides at construction which routers it watches
+            # (monitoredcircuits, carriertimeout): rebuild it, keeping its state.
+            previous, self.monitor = self.monitor, None
+            if previous is not None:
+                previous.stop()
+            self._start_routers(plan.fresh, previous)
+        self.routers = new
+        self.reloads += 1
+        log.info("reload done: %d added, %d removed, %d restarted, %d changed, %d unchanged",
+                 len(result["added"]), len(result["removed"]), len(result["restarted"]),
+                 len(result["changed"]), result["unchanged"])
+        return result

@@ -1,0 +1,31 @@
+"""What other threads may ask of a virtual router's thread: a union of typed records.
+
+Posted with ``VridWorker.post``; the worker's thread carries them out in order,
+between its own events, so it stays the only thread that touches the router.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from freevrrpd.core.linkhold import FaultChange
+
+
+class Control(enum.Enum):
+    """Requests that carry no data."""
+
+    STOP = "resign and end the thread (shutdown, or a reload that removes the router)"
+    DUMP = "write the router's status to the log (SIGUSR1)"
+
+
+@dataclass(frozen=True)
+class Call:
+    """Run ``fn(now)`` on the router's thread (status snapshots, reloads)."""
+
+    fn: Callable[[float], None]
+
+
+# A link monitor's FaultChange (core.linkhold) is posted as it is.
+Command = FaultChange | Control | Call

@@ -1,0 +1,115 @@
+"""Status of a virtual router as plain data: for freevrrpctl, SIGUSR1 and metrics.
+
+The field names are a stable interface (docs/STATUS.md, checked against these
+types by the tests): add fields, never rename or remove them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TypedDict
+
+from freevrrpd.core.actions import State
+from freevrrpd.core.router import Router
+from freevrrpd.vrid.hooks import HookResult
+
+STATES = [s.value for s in State]
+# Nested records of RouterStatus; functional form, as "from" is a Python keyword.
+TransitionStatus = TypedDict("TransitionStatus", {"time": float | None, "from": str,
+                                                  "to": str, "reason": str})
+class HookStatus(TypedDict):
+    kind: str
+    command: str
+    returncode: int | None
+    duration: float
+    timed_out: bool
+    error: str | None
+
+
+class RouterStatus(TypedDict):
+    vrid: int
+    interface: str
+    family: int
+    version: int
+    state: str
+    priority: int
+    effective_priority: int
+    master: str | None
+    master_priority: int | None
+    is_master: bool
+    primary_address: str | None
+    addresses: list[str]
+    advert_interval: float
+    master_down_interval: float
+    use_vmac: bool
+    faults: list[str]
+    last_transition: TransitionStatus | None
+    transitions: int
+    adverts_sent: int
+    adverts_received: int
+    drops: dict[str, int]
+    conflicts: int
+    errors: dict[str, int]
+    hook_failures: int
+    last_hook: HookStatus | None
+
+
+def wall_time(monotonic_at: float | None) -> float | None:
+    """A monotonic instant as a Unix time, for people and JSON."""
+    if monotonic_at is None:
+        return None
+    return round(time.time() - (time.monotonic() - monotonic_at), 3)
+
+
+def hook_status(hook: HookResult | None) -> HookStatus | None:
+    if hook is None:
+        return None
+    return {"kind": hook.kind, "command": hook.command, "returncode": hook.returncode,
+            "duration": round(hook.duration, 3), "timed_out": hook.timed_out,
+            "error": hook.error}
+
+
+def snapshot(router: Router, errors: Mapping[str, int],
+             last_hook: HookResult | None) -> RouterStatus:
+    """Everything an operator asks about one virtual router (call on its thread)."""
+    r, s = router, router.settings
+    last = r.last_transition
+    eligible = r.state in (State.MASTER, State.BACKUP)
+    master: str | None
+    if r.state is State.MASTER:
+        master = str(r.primary_ip) if r.primary_ip else "self"
+    else:
+        master = str(r.master_ip) if r.master_ip is not None else None
+    return {
+        "vrid": s.vrid,
+        "interface": s.interface,
+        "family": s.family,
+        "version": s.version,
+        "state": r.state.value,
+        "priority": s.priority,
+        "effective_priority": r.priority if eligible else 0,
+        "master": master,
+        "master_priority": r.master_priority if r.state is State.BACKUP else None,
+        "is_master": r.state is State.MASTER,
+        "primary_address": str(r.primary_ip) if r.primary_ip else None,
+        "addresses": [str(a) for a in s.addresses],
+        "advert_interval": s.advert_int,
+        "master_down_interval": round(r.master_down_interval, 6),
+        "use_vmac": s.use_vmac,
+        "faults": sorted(r.faults),
+        "last_transition": None if last is None else {
+            "time": wall_time(r.last_transition_at),
+            "from": last.old.value,
+            "to": last.new.value,
+            "reason": last.reason,
+        },
+        "transitions": r.transitions,
+        "adverts_sent": r.sent,
+        "adverts_received": r.received,
+        "drops": dict(sorted(r.drops.items())),
+        "conflicts": r.conflicts,
+        "errors": dict(sorted(errors.items())),
+        "hook_failures": errors.get("hook", 0),
+        "last_hook": hook_status(last_hook),
+    }

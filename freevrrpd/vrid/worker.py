@@ -1,0 +1,316 @@
+"""One thread per virtual router: the only place its core meets the world.
+
+The thread waits on its capture socket, its conflict checker's sockets and a
+wake-up pipe until the core's next deadline (``time.monotonic``: an NTP step
+never fires a timer), feeds the core, and carries out the actions it returns.
+An error while acting is logged, counted and retried on the next event; it
+never ends the thread or touches the other virtual routers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Collection
+from typing import TypeVar
+
+from freevrrpd.core import actions as act
+from freevrrpd.core.actions import Action, State
+from freevrrpd.core.changes import Change
+from freevrrpd.core.linkhold import FaultChange
+from freevrrpd.core.mac import mac_text
+from freevrrpd.core.router import Router
+from freevrrpd.core.settings import VRRP_PROTO, RouterSettings
+from freevrrpd.net.capture import vrrp_socket
+from freevrrpd.net.frames import parse_ip_frame
+from freevrrpd.net.netlink import Netlink
+from freevrrpd.vrid.commands import Call, Command, Control
+from freevrrpd.vrid.conflict import ConflictGuard
+from freevrrpd.vrid.effects import Effects
+from freevrrpd.vrid.hooks import HookResult, HookRunner, hook_env
+from freevrrpd.vrid.status import RouterStatus, snapshot
+from freevrrpd.vrid.wait import wait_readable
+
+RETRY = 1.0  # seconds before an action that failed is retried
+T = TypeVar("T")
+LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+class VridWorker(threading.Thread):
+    def __init__(self, settings: RouterSettings, netlink: Netlink, log: logging.Logger,
+                 faults: Collection[str] = ()) -> None:
+        super().__init__(name=f"vrid-{settings.vrid}-{settings.interface}-v{settings.family}",
+                         daemon=True)
+        self.settings = settings
+        self.netlink = netlink
+        self.log = log
+        # ``faults``: reasons for not being eligible known before the start (a link
+        # that is down): the router starts in FAULT with them.
+        self.router = Router(settings, faults=faults)
+        self.errors: Counter[str] = Counter()
+        self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._pipe_lock = threading.Lock()
+        self._pipe_closed = False
+        self.sock = vrrp_socket(settings.interface, settings.vrid, settings.family)
+        self.effects = Effects(settings, netlink, self.sock, log)
+        self.hooks = HookRunner(settings.name, settings.hook_timeout, log, self._hook_done)
+        self.guard = ConflictGuard(settings, netlink.link_mac,
+                                   {self.effects.link_mac, self.effects.vmac}, log)
+        self.stopped = threading.Event()
+        self._retry_at: float | None = None
+        self._pending_claim: bool | None = None  # True claim / False release still to do
+
+    # ---- called from other threads ----------------------------------------------------
+    def post(self, command: Command) -> None:
+        self.commands.put(command)
+        with self._pipe_lock:
+            if self._pipe_closed:  # a late post from the link monitor
+                return
+            # A full pipe already means "wake up": dropping this byte loses nothing.
+            with contextlib.suppress(BlockingIOError):
+                os.write(self._wake_w, b"x")
+
+    def _close_pipe(self) -> None:
+        # Under the lock: a descriptor number closed here may be reused at once,
+        # and a late post() must never write into someone else's socket.
+        with self._pipe_lock:
+            self._pipe_closed = True
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+
+    def stop(self) -> None:
+        self.post(Control.STOP)
+
+    def call(self, fn: Callable[[float], T], timeout: float = 2.0) -> T | None:
+        """Run ``fn(now)`` on the worker's thread and return its result (None on timeout)."""
+        done = threading.Event()
+        box: list[T] = []
+
+        def run(now: float) -> None:
+            try:
+                box.append(fn(now))
+            finally:
+                done.set()
+
+        self.post(Call(run))
+        if not done.wait(timeout) or not box:
+            return None
+        return box[0]
+
+    # ---- on the worker's thread ---------------------------------------------------------
+    def apply_change(self, change: Change, now: float) -> tuple[str, ...]:
+        """Take a reload's change (``core.changes``) with the fewest disruptions."""
+        if not change:
+            return ()
+        new = change.new
+        master = self.router.state is State.MASTER
+        if master and change.removed:
+            self._do_safely("release", lambda: self.effects.release(change.removed))
+        self.settings = new
+        self.effects.update_settings(new)
+        self.guard.update_settings(new)
+        self.hooks.timeout = new.hook_timeout if new.hook_timeout > 0 else None
+        actions = self.router.apply(change, now)
+        if master and change.added:
+            self._do_safely("claim", lambda: self.effects.claim(change.added))
+            self._do_safely("announce", lambda: self.effects.announce(change.added))
+        self._do(actions, now)
+        return change.fields
+
+    def status(self) -> RouterStatus:
+        """The status record; call on the worker's thread (``status_now`` from others)."""
+        return snapshot(self.router, self.errors, self.hooks.last())
+
+    def status_now(self, timeout: float = 1.0) -> RouterStatus:
+        """The status, taken on the worker's thread; read directly if it does not answer."""
+        snap = self.call(lambda _now: self.status(), timeout)
+        return snap if snap is not None else self.status()
+
+    def _do_safely(self, what: str, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except Exception as exc:
+            self.errors[what] += 1
+            self.log.error("%s: %s failed during reload: %s", self.settings.name, what, exc)
+
+    # ---- the thread -------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception:  # pragma: no cover - last resort, keeps the process alive
+            self.log.exception("%s: worker crashed", self.settings.name)
+        finally:
+            self.stopped.set()
+
+    def _run(self) -> None:
+        now = time.monotonic()
+        self._do(self.router.set_source(self.effects.refresh_source(), now), now)
+        self._do(self.router.start(now), now)
+        while True:
+            now = time.monotonic()
+            deadlines = [d for d in (self.router.next_deadline(), self._retry_at,
+                                     self.guard.deadline()) if d is not None]
+            timeout = max(0.0, min(deadlines) - now) if deadlines else None
+            ready = wait_readable([self.sock.fileno(), self._wake_r, *self.guard.filenos()],
+                                  timeout)
+            now = time.monotonic()
+            if self.sock.fileno() in ready:
+                self._receive(now)
+            self._guard(ready, now)
+            if self._wake_r in ready and not self._commands(now):
+                break
+            if self._retry_at is not None and now >= self._retry_at:
+                self._retry(now)
+            deadline = self.router.next_deadline()
+            if deadline is not None and now >= deadline:
+                self._do(self.router.handle_timer(now), now)
+        self._shutdown()
+
+    def _receive(self, now: float) -> None:
+        for frame in self.sock.recv_all():
+            rx = parse_ip_frame(frame)
+            if rx is None or rx.proto != VRRP_PROTO:
+                self.router.malformed()
+                continue
+            self._do(self.router.receive(rx.payload, rx.src_ip, rx.dst_ip, rx.ttl, now,
+                                         rx.src_mac), now)
+
+    def _guard(self, ready: list[int], now: float) -> None:
+        for claim in self.guard.claims(ready):
+            self._do(self.router.claim_seen(claim.ip, claim.mac), now)
+        over, holders = self.guard.progress(ready, now)
+        if over:
+            self._do(self.router.probe_finished(now, holders), now)
+
+    def _commands(self, now: float) -> bool:
+        while True:
+            with contextlib.suppress(BlockingIOError):
+                os.read(self._wake_r, 4096)
+            try:
+                cmd = self.commands.get_nowait()
+            except queue.Empty:
+                return True
+            if cmd is Control.STOP:
+                return False
+            if isinstance(cmd, FaultChange):
+                self._do(self.router.set_fault(cmd.reason, cmd.active, now), now)
+            elif cmd is Control.DUMP:
+                self.log.info("%s", self.describe())
+            elif isinstance(cmd, Call):
+                cmd.fn(now)
+
+    def close_unstarted(self) -> None:
+        """Free the sockets of a worker whose thread never ran."""
+        self.effects.close()
+        self.sock.close()
+        self._close_pipe()
+        self.stopped.set()
+
+    def _shutdown(self) -> None:
+        now = time.monotonic()
+        # Resign first (RFC 5798 6.4.3: priority 0 lets a backup take over after
+        # Skew_Time); a probe still listening is abandoned, not awaited.
+        self._do(self.router.shutdown(now), now)
+        self.guard.close()
+        if self._pending_claim is False:
+            self._retry(now)
+        self.hooks.close()
+        self.effects.close()
+        self.sock.close()
+        self._close_pipe()
+
+    # ---- acting -----------------------------------------------------------------------
+    def _do(self, actions: list[Action], now: float) -> None:
+        for action in actions:
+            try:
+                self._act(action, now)
+            except Exception as exc:
+                kind = type(action).__name__
+                self.errors[kind] += 1
+                self.log.error("%s: %s failed: %s (retrying in %.0f s)",
+                               self.settings.name, kind, exc, RETRY)
+                if isinstance(action, act.ClaimAddresses | act.ReleaseAddresses):
+                    self._pending_claim = isinstance(action, act.ClaimAddresses)
+                    self._retry_at = now + RETRY
+
+    def _act(self, action: Action, now: float) -> None:
+        s = self.settings
+        if isinstance(action, act.SendAdvert):
+            self.effects.send_advert(self.router.build_advert(action.priority))
+        elif isinstance(action, act.ClaimAddresses):
+            self._pending_claim = None
+            self.effects.claim()
+            self.guard.master_started()
+        elif isinstance(action, act.ReleaseAddresses):
+            self._pending_claim = None
+            self.guard.master_stopped()
+            self.effects.release()
+        elif isinstance(action, act.Announce):
+            n = self.effects.announce()
+            self.log.debug("%s: announced %d address(es): %s", s.name, n, action.reason)
+        elif isinstance(action, act.Transition):
+            peer = "" if action.peer_priority is None else f", peer priority {action.peer_priority}"
+            self.log.info("%s: %s -> %s: %s (priority %d%s)", s.name, action.old.value,
+                          action.new.value, action.reason, action.priority, peer)
+        elif isinstance(action, act.RunHook):
+            self._run_hook(action)
+        elif isinstance(action, act.Report):
+            self.log.log(LOG_LEVELS[action.level], "%s", action.message)
+        elif isinstance(action, act.StartProbe) and not self.guard.start_probe(action, now):
+            self._do(self.router.probe_finished(now, None), now)
+
+    def _run_hook(self, action: act.RunHook) -> None:
+        s = self.settings
+        command = {State.MASTER: s.masterscript, State.BACKUP: s.backupscript,
+                   State.FAULT: s.faultscript, State.STOPPED: s.stopscript}.get(action.new)
+        if not command:
+            return
+        env = hook_env(s.vrid, s.interface, s.family, action.new.value, action.old.value,
+                       action.priority, [a.interface.with_prefixlen for a in s.addresses])
+        self.hooks.submit(action.new.name.lower(), command, env)
+
+    def _hook_done(self, result: HookResult) -> None:
+        if not result.ok:
+            self.errors["hook"] += 1
+
+    def _retry(self, now: float) -> None:
+        self._retry_at = None
+        pending, self._pending_claim = self._pending_claim, None
+        if pending is True and self.router.state is State.MASTER:
+            self._do([act.ClaimAddresses()], now)
+        elif pending is False:
+            self._do([act.ReleaseAddresses()], now)
+        if self.router.primary_ip is None:
+            self._refresh_source(now)
+
+    def _refresh_source(self, now: float) -> None:
+        ip = self.effects.refresh_source()
+        self._do(self.router.set_source(ip, now), now)
+        if ip is None:
+            self._retry_at = now + RETRY
+
+    # ---- status ---------------------------------------------------------------------
+    def describe(self) -> str:
+        """One log line with the same facts as ``freevrrpctl status`` (SIGUSR1)."""
+        v = self.status()
+        drops = ", ".join(f"{k} {n}" for k, n in v["drops"].items()) or "none"
+        last = v["last_transition"]
+        why = f"{last['from']}->{last['to']} ({last['reason']})" if last else "none"
+        hook = v["last_hook"]
+        hook_text = (f"{hook['kind']} rc={hook['returncode']} {hook['duration']}s"
+                     if hook else "none")
+        return (f"{self.settings.name}: state {v['state']}, priority {v['priority']} "
+                f"(effective {v['effective_priority']}), master {v['master'] or 'unknown'}, "
+                f"faults [{', '.join(v['faults'])}], sent {v['adverts_sent']}, "
+                f"received {v['adverts_received']}, drops {drops}, conflicts {v['conflicts']}, "
+                f"errors {sum(v['errors'].values())}, "
+                f"peer MACs [{', '.join(mac_text(m) for m in sorted(self.router.peer_macs))}], "
+                f"last transition {why}, last hook {hook_text}")
