@@ -30,10 +30,15 @@ class VirtualRouter:
     vip: str  # "192.0.2.254/24"
     version: int = 3
     interval: float = 0.1  # seconds
+    more: tuple[str, ...] = ()  # further virtual addresses
 
     @property
     def ip(self) -> str:
         return self.vip.split("/", 1)[0]
+
+    @property
+    def vips(self) -> list[str]:
+        return [self.vip, *self.more]
 
 
 def bulk_vip(vrid: int) -> str:
@@ -51,7 +56,7 @@ def freevrrpd_conf(vrs: Sequence[VirtualRouter]) -> str:
             f"priority = {vr.priority}",
             f"version = {vr.version}",
             f"advertint = {vr.interval:g}",
-            f"addr = {vr.vip}",
+            f"addr = {', '.join(vr.vips)}",
             "usevmac = no",
             "accept = yes",
             "",
@@ -106,7 +111,7 @@ def start(impl: str, host: Host, vrs: Sequence[VirtualRouter]) -> Running:
         return Running(impl, host, launched, daemon.proc, daemon.log_path)
     if impl == "keepalived":
         instances = [
-            KeepalivedInstance(vrid=vr.vrid, priority=vr.priority, vips=[vr.vip],
+            KeepalivedInstance(vrid=vr.vrid, priority=vr.priority, vips=vr.vips,
                                version=vr.version, advert_int=vr.interval)
             for vr in vrs
         ]

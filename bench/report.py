@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .common import label, median
 from .failover import FailoverResult, HandoverResult
-from .steady import StartupResult, SteadyResult
+from .steady import ElectionResult, StartupResult, SteadyResult
 
 # Issue 4, section 3: failover gap / Master_Down_Interval, per advert interval.
 RATIO_TARGETS = {1.0: 1.01, 0.1: 1.02, 0.01: 1.10}
@@ -27,6 +27,7 @@ class Results:
     handover: list[HandoverResult]
     steady: list[SteadyResult]
     startup: list[StartupResult]
+    elections: list[ElectionResult] = field(default_factory=list)
 
 
 def _f(value: float | None, fmt: str = ".3f", scale: float = 1.0) -> str:
@@ -62,7 +63,8 @@ class _Table:
 
 def _errors(results: Results) -> list[str]:
     out = []
-    for group in (results.failover, results.handover, results.steady, results.startup):
+    for group in (results.failover, results.handover, results.steady, results.startup,
+                  results.elections):
         for r in group:
             if r.error:
                 out.append(f"- {r.impl}, {type(r).__name__}: {r.error}")
@@ -179,6 +181,13 @@ def _startup_details(results: Results) -> str:
     return t.text()
 
 
+def _election_details(results: Results) -> str:
+    t = _Table("daemon", "addresses", "launch to first advert as master, ms (each run)")
+    for r in results.elections:
+        t.row(r.impl, str(r.addresses), ", ".join(_f(x, ".0f", 1000) for x in r.times) or "—")
+    return t.text()
+
+
 METHOD = """\
 ## Method
 
@@ -216,6 +225,10 @@ timestamps).  Both daemons run with like-for-like options: no virtual MAC
   VRID's priority-0 advert was seen and until the daemon exited.
 - **Start-up**: a priority-255 owner (keepalived: `state MASTER`) starts as
   master at once (RFC 5798 6.4.1); launch (just before Popen) to the first advert.
+- **First election**: a lone router of priority 100 (VRRPv3, 100 ms) with 1
+  or 20 virtual addresses: launch to its first advert as master.  freevrrpd
+  first probes the addresses (RFC 5227 2.1.1 / RFC 4862 5.4), all in one 1 s
+  window; keepalived does not probe, so it is the floor.
 
 These are benchmarks, not tests: nothing asserts them and `make test` does not
 run them.  `python -m bench.run --quick` runs a reduced set (fewer repetitions,
@@ -254,6 +267,7 @@ def render(results: Results, picture: str | None) -> str:
         "## Hand-over on SIGTERM", "", _handover_details(results), "",
         "## Steady state", "", _steady_details(results), "",
         "## Start-up", "", _startup_details(results), "",
+        "## First election, with many addresses", "", _election_details(results), "",
         METHOD,
         "## Environment", "", env, "",
     ]

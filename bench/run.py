@@ -24,7 +24,15 @@ from .failover import Case, FailoverResult, HandoverResult, run_failover, run_ha
 from .peers import IMPLS
 from .plot import failover_png
 from .report import Results, render
-from .steady import StartupResult, SteadyCase, SteadyResult, run_startup, run_steady
+from .steady import (
+    ElectionResult,
+    StartupResult,
+    SteadyCase,
+    SteadyResult,
+    run_election,
+    run_startup,
+    run_steady,
+)
 
 BENCH = Path(__file__).resolve().parent
 R = TypeVar("R")
@@ -37,6 +45,7 @@ class Plan:
     steady: tuple[SteadyCase, ...]
     startup_reps: int
     picture_interval: float  # which failover case the picture shows
+    elections: tuple[int, ...] = (1, 20)  # address counts of the first-election case
 
 
 FULL = Plan(
@@ -132,9 +141,16 @@ def run(plan: Plan, mode: str) -> Results:
         startup.append(_guarded(
             f"start-up x{plan.startup_reps}: {impl}",
             partial(run_startup, impl, plan.startup_reps), partial(StartupResult, impl, [])))
+    elections: list[ElectionResult] = []
+    for count in plan.elections:
+        for impl in IMPLS:
+            elections.append(_guarded(
+                f"first election with {count} address(es) x{plan.startup_reps}: {impl}",
+                partial(run_election, impl, count, plan.startup_reps),
+                partial(ElectionResult, impl, count, [])))
     env["load average after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return Results(mode, started, time.monotonic() - t0, env, failover, handover, steady,
-                   startup)
+                   startup, elections)
 
 
 def main(argv: list[str] | None = None) -> int:

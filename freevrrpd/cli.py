@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from freevrrpd import __version__
 from freevrrpd.config import ConfigError, ConfigProblem, load_config, summary
+from freevrrpd.core.settings import RouterSettings
 
 DEFAULT_CONFIG = "/etc/freevrrpd.conf"
 DEFAULT_PIDFILE = "/run/freevrrpd.pid"
@@ -40,7 +41,45 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def host_check(routers: Sequence[RouterSettings], pidfile: str) -> list[str]:
+    """``-t``: the checks against the interfaces that exist here (addresses, MTU)."""
+    from freevrrpd.daemon.hostcheck import host_problems  # netlink only when asked
+    from freevrrpd.net.netlink import Netlink, NetlinkError
+    from freevrrpd.vrid.addressbook import AddressBook, book_path
+
+    netlink = Netlink()
+    try:
+        book = AddressBook(book_path(pidfile), read_only=True)
+        return host_problems(routers, netlink, book, require_interfaces=False)
+    except NetlinkError as exc:
+        print(f"freevrrpd: warning: cannot look at the interfaces: {exc}", file=sys.stderr)
+        return []
+    finally:
+        netlink.close()
+
+
+EXIT_SIGPIPE = 128 + 13  # what a shell reports for a reader that went away
+
+
+def quiet_pipe(run: Callable[[], int]) -> int:
+    """Run a command whose output may go into a pipe that closes early
+    (``| head -1``): no traceback then, the exit status a killed writer has."""
+    try:
+        code = run()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Nothing more can be written; keep the interpreter's own final flush
+        # from failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_SIGPIPE
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    return quiet_pipe(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     p = parser()
     opts = p.parse_args(argv)
     if opts.metrics:
@@ -61,13 +100,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         routers = load_config(opts.config, warnings)
     except ConfigError as exc:
-        print(f"freevrrpd: {len(exc.problems)} error(s) in the configuration:", file=sys.stderr)
+        print(f"freevrrpd: {exc.count} error(s) in the configuration:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
     for warning in warnings:
         print(f"freevrrpd: warning: {warning}", file=sys.stderr)
     if opts.check:
+        against = host_check(routers, opts.pidfile)
+        if against:
+            print(f"freevrrpd: {len(against)} error(s) against this host:", file=sys.stderr)
+            for text in against:
+                print(f"  {text}", file=sys.stderr)
+            return 2
         for settings in routers:
             print(summary(settings))
         print(f"{opts.config}: OK, {len(routers)} virtual router(s)")

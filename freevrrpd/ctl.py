@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from freevrrpd import __version__
-from freevrrpd.cli import DEFAULT_SOCKET
+from freevrrpd.cli import DEFAULT_SOCKET, quiet_pipe
 from freevrrpd.daemon.control import request
 
 COLUMNS = ["VRID", "IF", "FAM", "STATE", "PRIO", "EFF", "MASTER", "VIPS", "SENT", "RECV",
@@ -58,6 +58,10 @@ def table(status: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return quiet_pipe(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     p = argparse.ArgumentParser(prog="freevrrpctl", description="Control a running freevrrpd.")
     p.add_argument("-s", dest="socket", default=DEFAULT_SOCKET, metavar="SOCKET",
                    help=f"the daemon's control socket (default {DEFAULT_SOCKET})")

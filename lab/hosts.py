@@ -114,6 +114,26 @@ class Host(Namespace):
     link_down = cut
     link_up = reconnect
 
+    def unplug(self) -> None:
+        """Delete eth0 (and with it the switch's end of the cable)."""
+        run_cmd(["ip", "-n", self.netns, "link", "del", self.ifname])
+
+    def plug(self, addresses: bool = True) -> None:
+        """Create eth0 again after ``unplug``: same name, MAC and (unless told
+        otherwise) addresses, but a new interface index, as when a NIC or a VM's
+        interface is re-created."""
+        veth = (f"add {self.port} type veth peer name {self.ifname} address {self.mac} "
+                f"netns {self.netns}")
+        run_cmd(["ip", "-n", self.switch.netns, "link", *veth.split()])
+        run_cmd(["ip", "-n", self.switch.netns, "link", "set", self.port, "master",
+                 self.switch.bridge, "up"])
+        if addresses and self.ipv4 is not None:
+            run_cmd(["ip", "-n", self.netns, "addr", "add", str(self.ipv4), "dev", self.ifname])
+        if addresses and self.ipv6 is not None:
+            run_cmd(["ip", "-n", self.netns, "addr", "add", str(self.ipv6), "dev", self.ifname,
+                     "nodad"])
+        run_cmd(["ip", "-n", self.netns, "link", "set", self.ifname, "up"])
+
     # -- looking around --------------------------------------------------------
 
     def ping(self, target: str, count: int = 1, timeout: float = 1.0) -> bool:

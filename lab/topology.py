@@ -187,16 +187,7 @@ class Lab:
             for scope in ("all", "default"):
                 host.sysctl(f"net.ipv6.conf.{scope}.accept_dad", "0")
         # Both ends are born inside lab namespaces: the root namespace never sees them.
-        veth = f"add {port} type veth peer name {host.ifname} address {host.mac} netns {host.netns}"
-        run_cmd(["ip", "-n", switch.netns, "link", *veth.split()])
-        run_cmd(["ip", "-n", switch.netns, "link", "set", port, "master", switch.bridge, "up"])
-        if host.ipv4 is not None:
-            run_cmd(["ip", "-n", host.netns, "addr", "add", str(host.ipv4), "dev", host.ifname])
-        if host.ipv6 is not None:
-            run_cmd(
-                ["ip", "-n", host.netns, "addr", "add", str(host.ipv6), "dev", host.ifname, "nodad"]
-            )
-        run_cmd(["ip", "-n", host.netns, "link", "set", host.ifname, "up"])
+        host.plug()
         return host
 
     def add_link(

@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any
 
 from freevrrpd.config.problems import Problems, RawEntry, RawSection
+from freevrrpd.config.suggest import suggestion
 from freevrrpd.config.values import (
     BadValue,
     family_of,
@@ -132,7 +133,7 @@ class _Builder:
         for entry in sec.raw.entries:
             name = entry.keyword.lower()
             if name not in KEYWORDS:
-                self.error(entry, "unknown keyword")
+                self.error(entry, "unknown keyword" + suggestion(entry.keyword, KEYWORDS))
             elif name in sec.entries:
                 first = sec.entries[name].line
                 self.error(entry, f"given twice in one section (first at line {first})")
@@ -318,6 +319,17 @@ def _cross_check(builder: _Builder, built: list[_Section]) -> None:
                 f"VRID {sec.vrid} (IPv{sec.family}) on {sec.interface} is already "
                 f"defined by the section at line {first.raw.line}",
             )
+    # One address, one virtual router on an interface: two would fight over it.
+    holders: dict[tuple[str, object], _Section] = {}
+    for sec in built:
+        for address in sec.values.get("addresses", ()):
+            where = (address.device or sec.interface or "", address.ip)
+            first = holders.setdefault(where, sec)
+            if first is not sec:
+                builder.error(sec.entries["addr"],
+                              f"{address.ip} on {where[0]} is already a virtual address of "
+                              f"the section at line {first.raw.line} "
+                              f"(addr at line {first.entries['addr'].line})")
     # A dependency on a VRID this file does not define is a warning, not an
     # error: the original's own sample has "vridsdep = 2, 3" with no VRID 3 and
     # must load unchanged (a file shared by hosts that run different VRIDs).

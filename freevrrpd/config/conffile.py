@@ -8,15 +8,30 @@ The original daemon's format, read as a superset:
   case-sensitive, so every file it read still reads the same);
 * a line whose first non-blank character is ``#`` is a comment (the original
   only allowed column 0).  There are no end-of-line comments: ``#`` inside a
-  value is part of it, as in the original (a password may contain ``#``);
-* blank lines, CRLF line ends and a last line without a newline are fine.
+  value is part of it, as in the original (a password may contain ``#``, a
+  script is run by the shell, which reads its own comments); for any other
+  keyword a `` #`` after the value is refused with a message saying so;
+* blank lines, CRLF line ends, a last line without a newline and a UTF-8 byte
+  order mark at the start are fine.
 
 This module only splits the text into raw sections; ``build`` validates them.
 """
 
 from __future__ import annotations
 
+import re
+
 from freevrrpd.config.problems import Problems, RawEntry, RawSection
+
+# Keywords whose values may hold a '#': a password, and commands (the shell reads
+# its own comments).
+HASH_OK = frozenset({"password", "presharedkey", "masterscript", "backupscript",
+                     "faultscript", "stopscript"})
+_END_COMMENT = re.compile(r"\s#")
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 60 else text[:40] + "..."
 
 
 def read_conf(text: str, problems: Problems) -> list[RawSection]:
@@ -43,7 +58,14 @@ def read_conf(text: str, problems: Problems) -> list[RawSection]:
         keyword, equals, value = line.partition("=")
         keyword, value = keyword.strip(), value.strip()
         if not equals or not keyword:
-            problems.add(number, None, f"expected 'keyword = value', got {line!r}")
+            problems.add(number, None, f"expected 'keyword = value', got {_short(line)!r}")
+        elif _END_COMMENT.search(value) and keyword.lower() not in HASH_OK:
+            problems.add(number, keyword, "a '#' after the value is not a comment here (only "
+                         "whole lines are comments); put the comment on a line of its own")
+            # Read on without it, so that this is the line's only error.
+            value = _END_COMMENT.split(value, 1)[0].strip()
+            if current is not None:
+                current.entries.append(RawEntry(keyword, value, number))
         elif current is not None:
             current.entries.append(RawEntry(keyword, value, number))
         elif not in_unknown:

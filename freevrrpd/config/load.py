@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from pathlib import Path
 
 from freevrrpd.config.build import build
@@ -24,6 +25,9 @@ YAML_SUFFIXES = (".yaml", ".yml")
 log = logging.getLogger(__name__)
 
 
+MAX_FILE = 4 << 20  # bytes: a thousand virtual routers need a few hundred KiB
+
+
 def load_config(
     path: str | os.PathLike[str], warnings: list[ConfigProblem] | None = None
 ) -> tuple[RouterSettings, ...]:
@@ -32,23 +36,54 @@ def load_config(
     The format follows the extension: ``.yaml``/``.yml`` is YAML, anything
     else the freevrrpd.conf format.  Interfaces are not checked for existence.
     Warnings (legal but suspicious settings) are appended to ``warnings``
-    when it is given, else logged on the ``freevrrpd.config`` logger.
+    when it is given, else logged on the ``freevrrpd.config`` logger.  Only a
+    regular file of at most MAX_FILE bytes is read: a FIFO or a device would
+    hang the reader, a huge file exhaust it.
     """
     name = os.fspath(path)
-    try:
-        data = Path(name).read_bytes()
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        problem = ConfigProblem(name, 0, None, f"cannot read the file: {reason}")
-        raise ConfigError([problem]) from None
+    data = _read(name)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise ConfigError([ConfigProblem(name, line, None, "not UTF-8 text")]) from None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ConfigError([ConfigProblem(name, line, None, "a NUL byte: not a text file")])
     if Path(name).suffix.lower() in YAML_SUFFIXES:
         return parse_yaml(text, name, warnings)
     return parse_conf(text, name, warnings)
+
+
+def _read(name: str) -> bytes:
+    def refuse(why: str) -> ConfigError:
+        return ConfigError([ConfigProblem(name, 0, None, why)])
+
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer.
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise refuse(f"cannot read the file: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise refuse("cannot read the file: it is a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise refuse("cannot read the file: it is not a regular file (a FIFO, a socket "
+                         "or a device?); give the path of a configuration file")
+        if info.st_size > MAX_FILE:
+            raise refuse(f"cannot read the file: {info.st_size} bytes is more than a "
+                         f"configuration file can be ({MAX_FILE} bytes at most)")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_FILE + 1)
+    except OSError as exc:
+        raise refuse(f"cannot read the file: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE:
+        raise refuse(f"cannot read the file: more than a configuration file can be "
+                     f"({MAX_FILE} bytes at most)")
+    return data
 
 
 def parse_conf(

@@ -31,11 +31,22 @@ class ConfigProblem(NamedTuple):
 
 
 class ConfigError(Exception):
-    """Every problem found in a file, reported at once."""
+    """Every problem found in a file, reported at once; past MAX_ERRORS of them only
+    their number (``more``), told in the last of ``problems``."""
 
-    def __init__(self, problems: list[ConfigProblem]) -> None:
+    def __init__(self, problems: list[ConfigProblem], more: int = 0) -> None:
         self.problems = list(problems)
+        self.more = more
+        if more:
+            path = self.problems[0].path if self.problems else ""
+            self.problems.append(ConfigProblem(path, 0, None, f"... and {more} more error(s) "
+                                               "not shown; fix these first"))
         super().__init__("\n".join(str(p) for p in self.problems))
+
+    @property
+    def count(self) -> int:
+        """How many errors there are in all."""
+        return len(self.problems) + (self.more - 1 if self.more else 0)
 
     def __str__(self) -> str:
         return "\n".join(str(p) for p in self.problems)
@@ -58,6 +69,9 @@ class RawSection:
     entries: list[RawEntry] = field(default_factory=list)
 
 
+MAX_ERRORS = 50  # reported one by one; beyond that, only how many more there were
+
+
 class Problems:
     """Collector that every stage appends to, so nothing stops at the first error."""
 
@@ -65,9 +79,14 @@ class Problems:
         self.path = path
         self.items: list[ConfigProblem] = []
         self.warnings: list[ConfigProblem] = []  # legal but suspicious; never fatal
+        self.more = 0  # errors past MAX_ERRORS, counted only
 
     def add(self, line: int, keyword: str | None, message: str) -> None:
+        if len(self.items) >= MAX_ERRORS:
+            self.more += 1
+            return
         self.items.append(ConfigProblem(self.path, line, keyword, message))
+
 
     def warn(self, line: int, keyword: str | None, message: str) -> None:
         self.warnings.append(ConfigProblem(self.path, line, keyword, message))
@@ -78,4 +97,4 @@ class Problems:
     def raise_if_any(self) -> None:
         if self.items:
             # Stable sort: file order, and detection order within one line.
-            raise ConfigError(sorted(self.items, key=lambda p: p.line))
+            raise ConfigError(sorted(self.items, key=lambda p: p.line), self.more)

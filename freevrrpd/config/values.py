@@ -44,10 +44,21 @@ def parse_bool(text: str) -> bool:
     raise BadValue(f"expected yes or no (or true/false, on/off, 1/0), got {text!r}")
 
 
+# Digits worth converting: anything longer is out of every range here (and
+# Python refuses to convert more than 4300 digits at all).
+_MAX_DIGITS = 18
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
 def parse_int(text: str, lo: int, hi: int) -> int:
     word = text.strip()
     if not _INT.fullmatch(word):
-        raise BadValue(f"expected a whole number from {lo} to {hi}, got {text!r}")
+        raise BadValue(f"expected a whole number from {lo} to {hi}, got {_short(text)!r}")
+    if len(word.lstrip("0")) > _MAX_DIGITS:
+        raise BadValue(f"{_short(word)} is out of range {lo}..{hi}")
     value = int(word)
     if not lo <= value <= hi:
         raise BadValue(f"{value} is out of range {lo}..{hi}")
@@ -58,7 +69,9 @@ def parse_decimal(text: str) -> Decimal:
     """A plain non-negative decimal number: ``10``, ``0.5``.  No exponents, no sign."""
     word = text.strip()
     if not _DECIMAL.fullmatch(word):
-        raise BadValue(f"expected a number of seconds such as 1 or 0.5, got {text!r}")
+        raise BadValue(f"expected a number of seconds such as 1 or 0.5, got {_short(text)!r}")
+    if len(word) > 2 * _MAX_DIGITS:
+        raise BadValue(f"{_short(word)}: too many digits for a number of seconds")
     return Decimal(word)
 
 
@@ -163,7 +176,11 @@ def _try_ip(text: str) -> IPAddress | None:
 def _with_prefix(ip: IPAddress, prefix: str, entry: str) -> IPInterface:
     bits = 32 if ip.version == 4 else 128
     if not _INT.fullmatch(prefix):
-        raise BadValue(f"{entry!r}: the prefix must be a length such as /24, got /{prefix}")
+        raise BadValue(f"{_short(entry)!r}: the prefix must be a length such as /24, "
+                       f"got /{_short(prefix)}")
+    if len(prefix.lstrip("0")) > 3:
+        raise BadValue(f"{_short(entry)!r}: prefix /{_short(prefix)} is out of range "
+                       f"/1../{bits}")
     length = int(prefix)
     if not 1 <= length <= bits:
         raise BadValue(f"{entry!r}: prefix /{length} is out of range /1../{bits}")

@@ -84,10 +84,13 @@ class Report:
 class StartProbe:
     """Probe the virtual addresses before they may be claimed (RFC 5227 2.1.1 ARP
     probe, RFC 4862 5.4 duplicate address detection) for ``window`` seconds, and
-    report every holder with ``Router.probe_finished``."""
+    report every holder with ``Router.probe_finished``.  The source addresses of
+    the VRID's other routers (``peers``) are probed too: their answers say which
+    real MACs belong to routers of this VRID."""
 
     addresses: tuple[IPAddress, ...]
     window: float
+    peers: tuple[IPAddress, ...] = ()
 
 
 Action = (SendAdvert | ClaimAddresses | ReleaseAddresses | Announce | RunHook | Transition

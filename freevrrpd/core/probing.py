@@ -55,6 +55,7 @@ class ConflictCheck:
         self.next_at: float | None = None  # when the next probe starts
         self.confirm_at: float | None = None  # when unknown holders are judged
         self.suspects: tuple[Holder, ...] = ()
+        self.holder: Holder | None = None  # who holds an address while the conflict lasts
         self.entries = 0  # entries into Backup; a probe lifts only its own entry's hold
         self.probe_entry = 0
 
@@ -99,6 +100,7 @@ class ConflictCheck:
         foreign, self.suspects = self._foreign(self.suspects, s, peers), ()
         if foreign:
             ip, mac = foreign[0]
+            self.holder = (ip, mac)
             self.conflicts += 1
             report = Report("error", f"{s.name}: address conflict: {ip} is held by "
                             f"{mac_text(mac)}, which is not a VRRP router of this VRID; not "
@@ -107,10 +109,26 @@ class ConflictCheck:
             return self.over(now, (report,), None if was else True)
         if not self.conflict:
             return self.over(now)
-        self.conflict = False
+        self.conflict, self.holder = False, None
         report = Report("info", f"{s.name}: address conflict over: no other host answers "
                                 f"for {', '.join(str(ip) for ip in s.ips)}")
         return self.over(now, (report,), False)
+
+    def holder_is_peer(self, now: float, s: RouterSettings, mac: bytes) -> Verdict | None:
+        """``mac`` turned out to be a router of this VRID: if it holds the address of
+        our conflict, the conflict is over now (the entry into Backup probes again)."""
+        if not self.conflict or self.holder is None or self.holder[1] != mac:
+            return None
+        ip = self.holder[0]
+        self.conflict, self.holder = False, None
+        report = Report("info", f"{s.name}: address conflict over: {ip} is held by "
+                                f"{mac_text(mac)}, a router of this VRID")
+        return Verdict((report,), False)
+
+    def probe_soon(self, now: float) -> None:
+        """Probe at once (a new router of the VRID spoke while a conflict lasts)."""
+        if not self.running and self.confirm_at is None:
+            self.next_at = now
 
     def over(self, now: float, reports: tuple[Report, ...] = (),
              conflict: bool | None = None) -> Verdict:

@@ -6,9 +6,10 @@ actions the caller must carry out, in order; ``next_deadline()`` says when the
 caller must call ``handle_timer`` next.  The states are Initialize, Backup,
 Master, plus Fault ("not eligible": link down, address conflict, a failed
 dependency, no source address) and Stopped; ``states.ALLOWED`` is the whole
-graph.  The router also owns the rules around the protocol: the
-probe-before-claim hold (``probing``), the announcement bursts (``announce``)
-and every counter that status reports.
+graph.  The election itself (timers, per-state receive, transitions) is in
+``election``; the router adds the rules around it: the receive checks
+(``validate``), faults, the source address, the probe-before-claim hold
+(``probing``), reloads, and every counter that status reports.
 """
 
 from __future__ import annotations
@@ -16,59 +17,41 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection
 
-from freevrrpd.core import states
 from freevrrpd.core.actions import (
     Action,
-    ClaimAddresses,
     ReleaseAddresses,
     Report,
-    RunHook,
     SendAdvert,
     StartProbe,
     State,
-    Transition,
 )
-from freevrrpd.core.announce import AnnounceSchedule
 from freevrrpd.core.changes import Change, advert_of, diff
-from freevrrpd.core.mac import mac_text
+from freevrrpd.core.election import Election
+from freevrrpd.core.mac import mac_text, virtual_mac
 from freevrrpd.core.packet import Advert
 from freevrrpd.core.probing import CONFLICT, PROBE_TIME, ConflictCheck, Holder, Verdict
 from freevrrpd.core.settings import IPAddress, RouterSettings
-from freevrrpd.core.timing import master_down_interval, skew_time
-from freevrrpd.core.validate import Validator
+from freevrrpd.core.validate import FrameDrop, Validator
 
 
-class Router:
+class Router(Election):
     """One virtual router: feed it time, packets and faults; it answers with actions."""
 
     def __init__(self, settings: RouterSettings, primary_ip: IPAddress | None = None,
                  faults: Collection[str] = ()) -> None:
-        self.settings = settings
-        # Our address on the interface: the source of our adverts and the tie-breaker
-        # between equal priorities (RFC 5798 6.4.3: the higher primary address wins).
-        self.primary_ip = primary_ip
-        self.priority = settings.priority
-        self.state = State.INITIALIZE
-        # RFC 5798 6.1: a v3 backup learns Master_Adver_Interval from the master.
-        self.master_adver_int_cs = settings.advert_int_cs
-        self.master_ip: IPAddress | None = None
-        self.master_priority: int | None = None
+        super().__init__(settings, primary_ip)
         self.faults: set[str] = set(faults)  # reasons for not being eligible
-        self.adver_timer: float | None = None
-        self.master_down_timer: float | None = None
-        self.preempt_timer: float | None = None
-        self.announcements = AnnounceSchedule()
         self.check = ConflictCheck()
         self.validator = Validator(settings)
-        # MACs of routers of this VRID (their adverts passed every check): they
-        # answer ARP/ND for the virtual addresses, which is never a conflict.
-        self.peer_macs: frozenset[bytes] = frozenset()
-        self.sent = 0
+        # Routers of this VRID (their adverts passed every check) answer ARP/ND for
+        # the virtual addresses, which is never a conflict: the virtual MAC, the
+        # adverts' source MACs, and the real MACs behind their source addresses
+        # (a host that keeps the address while backup answers from its own MAC).
+        self.peer_macs: frozenset[bytes] = frozenset({virtual_mac(settings.vrid,
+                                                                  settings.family)})
+        self.peer_ips: set[IPAddress] = set()
         self.received = 0
         self.validated = 0
-        self.transitions = 0
-        self.last_transition: Transition | None = None
-        self.last_transition_at: float | None = None
 
     # ---- what the caller asks -------------------------------------------------
     @property
@@ -88,13 +71,11 @@ class Router:
         """A backup waiting for its probe before its timers may fire (``probing``)."""
         return self.check.hold and self.state is State.BACKUP
 
-    @property
-    def skew_time(self) -> float:
-        return skew_time(self.settings.version, self.priority, self.master_adver_int_cs)
-
-    @property
-    def master_down_interval(self) -> float:
-        return master_down_interval(self.settings.version, self.priority, self.master_adver_int_cs)
+    def _entered_backup(self, now: float) -> None:
+        # Probe before claiming, on every entry into Backup (RFC 5227 2.1.1); the
+        # address owner (priority 255) owns the addresses by definition.
+        if self.settings.conflict_check and not self.settings.owner:
+            self.check.entered_backup(now, self.settings.advert_int)
 
     @property
     def no_source_reason(self) -> str:
@@ -157,13 +138,21 @@ class Router:
         return []
 
     def set_source(self, ip: IPAddress | None, now: float) -> list[Action]:
-        """Our primary address changed (None: the interface has none, not eligible)."""
-        self.primary_ip = ip
-        return self.set_fault(self.no_source_reason, ip is None, now)
+        """Our primary address changed (None: the interface has none, not eligible).
+        Another address of the interface simply takes over as the source of our
+        adverts and the tie-breaker (RFC 5798 5.1.1.1, 5.1.2.1, 6.4.3)."""
+        old, self.primary_ip = self.primary_ip, ip
+        actions: list[Action] = []
+        if old is not None and ip is not None and old != ip:
+            actions.append(Report("info", f"{self.settings.name}: primary address "
+                                          f"{old} -> {ip}"))
+        return actions + self.set_fault(self.no_source_reason, ip is None, now)
 
-    def malformed(self) -> None:
-        """A captured frame that is not a well-formed IP packet of protocol 112."""
-        self.drops["malformed"] += 1
+    def frame_dropped(self, reason: FrameDrop) -> None:
+        """A captured frame that is no advert of this LAN: ``malformed`` (not a
+        well-formed IP packet of protocol 112) or ``vlan`` (it carried an 802.1Q
+        tag: another VLAN on the same wire)."""
+        self.drops[reason] += 1
 
     def update_settings(self, settings: RouterSettings, now: float) -> list[Action]:
         """Apply a reloaded configuration of this router (same VRID, family, interface)."""
@@ -193,25 +182,7 @@ class Router:
         actions = self._probe_timer(now)
         if self.announcements.timer is not None and now >= self.announcements.timer:
             actions += self.announcements.fire(self.settings, now)
-        if self.state is State.MASTER and self.adver_timer is not None and now >= self.adver_timer:
-            # RFC 5798 6.4.3: Adver_Timer fires -> send an advert, restart the timer.
-            actions.append(SendAdvert(self.priority))
-            self.sent += 1
-            self.adver_timer = now + self.settings.advert_int
-        if self.state is State.BACKUP and not self.held:
-            if self.master_down_timer is not None and now >= self.master_down_timer:
-                # RFC 5798 6.4.2: Master_Down_Timer fires -> become master.
-                peer = self.master_priority
-                why = (f"master resigned (priority 0), waited Skew_Time {self.skew_time:.3f} s"
-                       if peer == 0 else
-                       f"no advert from master for {self.master_down_interval:.3f} s"
-                       " (Master_Down_Interval)")
-                actions += self._to_master(now, why, peer)
-            elif self.preempt_timer is not None and now >= self.preempt_timer:
-                actions += self._to_master(
-                    now, f"preempting lower-priority master {self.master_ip}"
-                    f" after preemptdelay {self.settings.preempt_delay:g} s", self.master_priority)
-        return actions
+        return actions + self._election_timers(now)
 
     def receive(self, payload: bytes, src: IPAddress, dst: IPAddress, ttl: int,
                 now: float, src_mac: bytes | None = None) -> list[Action]:
@@ -219,13 +190,12 @@ class Router:
         ``src_mac`` is the frame's Ethernet source, learnt as a router of this VRID's
         when the advert passes every check."""
         actions: list[Action] = []
-        advert, reports = self.validator.check(payload, src, dst, ttl, self.primary_ip)
+        advert, reports = self.validator.check(payload, src, dst, ttl, self.primary_ip, now)
         actions += reports
         if advert is not None:
             # Counted in every state: peers are learnt even while not eligible.
             self.validated += 1
-            if src_mac is not None and src_mac not in self.peer_macs:
-                self.peer_macs = self.peer_macs | {src_mac}
+            actions += self._learn_peer(src, src_mac, now)
         if advert is None or self.state in (State.STOPPED, State.INITIALIZE, State.FAULT):
             return actions
         self.received += 1
@@ -238,9 +208,12 @@ class Router:
     # ---- the conflict check (``probing``) -----------------------------------------
     def probe_finished(self, now: float, holders: Collection[Holder] | None) -> list[Action]:
         """The probe asked for by ``StartProbe`` ended: ``holders`` are the (address,
-        MAC) pairs of every host that answered; None when the probe could not run."""
+        MAC) pairs of every host that answered, for our addresses and for the peers'
+        source addresses; None when the probe could not run."""
         if not self.check.running:
             return []
+        learnt = {mac for ip, mac in holders or () if ip in self.peer_ips}
+        self.peer_macs = self.peer_macs | learnt
         verdict = self.check.finished(now, holders, self.settings, self.peer_macs)
         return [] if verdict is None else self._carry_out(verdict, now)
 
@@ -252,6 +225,21 @@ class Router:
         return [Report("error", f"{self.settings.name}: address conflict while master: "
                                 f"{ip} claimed by {mac_text(mac)}")]
 
+    def _learn_peer(self, src: IPAddress, mac: bytes | None, now: float) -> list[Action]:
+        """A router of this VRID spoke: if it is the holder of our conflict, the
+        conflict is over at once; a new one while in conflict is probed at once,
+        so its real MAC is learnt (RFC 5227 2.1.1 probes answer for it too)."""
+        new_ip = src not in self.peer_ips
+        self.peer_ips.add(src)
+        if mac is not None and mac not in self.peer_macs:
+            self.peer_macs = self.peer_macs | {mac}
+            verdict = self.check.holder_is_peer(now, self.settings, mac)
+            if verdict is not None:
+                return self._carry_out(verdict, now)
+        if new_ip and self.check.conflict:
+            self.check.probe_soon(now)
+        return []
+
     def _probe_timer(self, now: float) -> list[Action]:
         c = self.check
         actions: list[Action] = []
@@ -259,7 +247,9 @@ class Router:
             actions += self._carry_out(c.judge(now, self.settings, self.peer_macs), now)
         if c.probe_due(now):
             if self.state is State.BACKUP or (self.state is State.FAULT and c.conflict):
-                actions.append(StartProbe(self.settings.ips, PROBE_TIME))
+                peers = tuple(sorted(ip for ip in self.peer_ips
+                                     if ip.version == self.settings.family))
+                actions.append(StartProbe(self.settings.ips, PROBE_TIME, peers))
             else:
                 c.running = False
                 actions += self._carry_out(c.over(now), now)
@@ -276,120 +266,3 @@ class Router:
             actions += self.set_fault(CONFLICT, verdict.conflict, now)
         return actions
 
-    # ---- per-state receive --------------------------------------------------------
-    def _backup_receive(self, adv: Advert, src: IPAddress, now: float) -> list[Action]:
-        s = self.settings
-        if adv.priority == 0:
-            # RFC 5798 6.4.2: the master resigned; take over after Skew_Time only.
-            self.master_down_timer = now + self.skew_time
-            self.preempt_timer = None
-            self.master_ip, self.master_priority = None, 0
-            return []
-        lower = adv.priority < self.priority
-        if lower and s.preempt and s.preempt_delay <= 0:
-            # RFC 5798 6.4.2: preempting, discard the advert and let Master_Down fire.
-            return []
-        if s.version == 3:
-            self.master_adver_int_cs = adv.interval_cs
-        self.master_down_timer = now + self.master_down_interval
-        self.master_ip, self.master_priority = src, adv.priority
-        if lower and s.preempt:
-            # preemptdelay: follow the lower master until the delay has passed once.
-            if self.preempt_timer is None:
-                self.preempt_timer = now + s.preempt_delay
-        else:
-            self.preempt_timer = None
-        return []
-
-    def _master_receive(self, adv: Advert, src: IPAddress, now: float) -> list[Action]:
-        if adv.priority == 0:
-            # RFC 5798 6.4.3: answer a resigning peer at once, so nobody waits.  A
-            # peer resigning while we are master was master too (a healed split
-            # brain): hosts may hold its MAC for our addresses, so re-announce.
-            self.adver_timer = now
-            return self.handle_timer(now) + self._split_brain_announce(now, src, 0)
-        ours = (self.priority, int(self.primary_ip) if self.primary_ip is not None else 0)
-        theirs = (adv.priority, int(src))
-        if theirs > ours:
-            # RFC 5798 6.4.3: a higher priority, or equal priority and a higher
-            # primary address (compared as numbers), wins.
-            if self.settings.version == 3:
-                self.master_adver_int_cs = adv.interval_cs
-            self.master_ip, self.master_priority = src, adv.priority
-            why = (f"higher priority master {src} (priority {adv.priority})"
-                   if adv.priority > self.priority
-                   else f"equal priority {adv.priority}, master {src} has the higher address")
-            # Two masters (a healed partition, or a preemption): resign with
-            # priority 0 so the winner learns it and re-announces the addresses.
-            self.sent += 1
-            return [SendAdvert(0)] + self._to_backup(now, why, adv.priority)
-        # A lower master is still talking: a split brain has healed.  Assert
-        # ourselves at once and re-announce so stale ARP caches are fixed.
-        self.sent += 1
-        self.adver_timer = now + self.settings.advert_int
-        return [SendAdvert(self.priority)] + self._split_brain_announce(now, src, adv.priority)
-
-    def _split_brain_announce(self, now: float, peer: IPAddress, priority: int) -> list[Action]:
-        return self.announcements.split_brain(self.settings, now, self.master_down_interval,
-                                              f"split brain with {peer} (priority {priority})")
-
-    # ---- transitions ------------------------------------------------------------
-    def _to_master(self, now: float, why: str, peer: int | None = None) -> list[Action]:
-        self.master_down_timer = None
-        self.preempt_timer = None
-        self.master_ip, self.master_priority = self.primary_ip, self.priority
-        self.master_adver_int_cs = self.settings.advert_int_cs
-        # RFC 5798 6.4.1/6.4.2: send an advert, announce every address, start
-        # Adver_Timer.  The advert goes first: it silences the other backups
-        # while the addresses are being installed.
-        actions: list[Action] = [SendAdvert(self.priority), ClaimAddresses()]
-        self.sent += 1
-        self.adver_timer = now + self.settings.advert_int
-        actions += self._transition(now, State.MASTER, why, peer)
-        return actions + self.announcements.became_master(self.settings, now)
-
-    def _to_backup(self, now: float, why: str, peer: int | None) -> list[Action]:
-        old = self.state
-        actions: list[Action] = []
-        if old is State.MASTER:
-            actions.append(ReleaseAddresses())
-        self.adver_timer = None
-        self.announcements.cancel()
-        self.preempt_timer = None
-        if old is not State.MASTER:
-            self.master_adver_int_cs = self.settings.advert_int_cs
-            self.master_ip, self.master_priority = None, None
-        self.master_down_timer = now + self.master_down_interval
-        actions += self._transition(now, State.BACKUP, why, peer)
-        # The address owner (priority 255) owns the addresses by definition.
-        if old is State.INITIALIZE and self.settings.conflict_check and not self.settings.owner:
-            # Probe before claiming, on every entry into Backup (RFC 5227 2.1.1).
-            self.check.entered_backup(now, self.settings.advert_int)
-        return actions
-
-    def _to_fault(self, now: float, why: str) -> list[Action]:
-        actions: list[Action] = []
-        if self.state is State.MASTER:
-            # Resign so backups take over after Skew_Time (RFC 5798 6.4.3 Shutdown).
-            actions += [SendAdvert(0), ReleaseAddresses()]
-            self.sent += 1
-        self._clear_timers()
-        return actions + self._transition(now, State.FAULT, why, None)
-
-    def _clear_timers(self) -> None:
-        self.adver_timer = self.master_down_timer = self.preempt_timer = None
-        self.announcements.cancel()
-        self.master_ip, self.master_priority = None, None
-
-    def _transition(self, now: float, new: State, why: str, peer: int | None,
-                    hook: bool = True) -> list[Action]:
-        old = self.state
-        states.check(old, new)
-        self.state = new
-        t = Transition(old, new, why, self.priority, peer)
-        self.transitions += 1
-        self.last_transition, self.last_transition_at = t, now
-        actions: list[Action] = [t]
-        if hook:
-            actions.append(RunHook(new, old, self.priority))
-        return actions

@@ -7,12 +7,20 @@ our configuration is reported once per (peer, problem), not once per packet.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from typing import Literal
 
 from freevrrpd.core.actions import Report
 from freevrrpd.core.packet import Advert, PacketError, decode, password_auth_data
 from freevrrpd.core.settings import IPAddress, RouterSettings
 
 AUTH_NAMES = {0: "none", 1: "simple text password", 2: "IP authentication header"}
+# Drops of captured frames that never reach the checks below.
+FrameDrop = Literal["malformed", "vlan"]
+# Every reason an advert or frame is dropped for (docs/STATUS.md): metrics
+# export each from 0, so an alert on the first increase sees the first drop.
+DROP_REASONS = ("ttl", "length", "version", "type", "count", "checksum", "vrid", "interval",
+                "family", "auth_type", "auth", "addresses", "own", "malformed", "vlan")
 
 
 class Validator:
@@ -27,11 +35,13 @@ class Validator:
         self.ips = frozenset(settings.ips)
         # Counters and the reported set survive a reload of the settings.
         self.drops: Counter[str] = previous.drops if previous else Counter()
-        self._reported: set[tuple[IPAddress, str]] = previous._reported if previous else set()
+        self.limit: ReportLimit = previous.limit if previous else ReportLimit()
+        self._now = 0.0
 
     def check(self, payload: bytes, src: IPAddress, dst: IPAddress, ttl: int,
-              primary_ip: IPAddress | None) -> tuple[Advert | None, list[Report]]:
+              primary_ip: IPAddress | None, now: float = 0.0) -> tuple[Advert | None, list[Report]]:
         """Return the advert if it passes every check, and the reports to log."""
+        self._now = now
         s = self.settings
         reports: list[Report] = []
         if ttl != 255:
@@ -92,10 +102,10 @@ class Validator:
 
     def _report_once(self, reason: str, peer: IPAddress, detail: str,
                      reports: list[Report]) -> None:
-        if (peer, reason) not in self._reported:
-            self._reported.add((peer, reason))
-            reports.append(Report(
-                "warning", f"{self.settings.name}: misconfigured peer {peer}: {detail}"))
+        name = self.settings.name
+        reports += self.limit.report((peer, reason), self._now, lambda: Report(
+            "warning", f"{name}: misconfigured peer {peer}: {detail}"), name)
+
 
     def _checksum_hint(self, exc: PacketError, payload: bytes, src: IPAddress,
                        dst: IPAddress) -> str | None:
@@ -110,3 +120,41 @@ class Validator:
         mode = "without" if s.checksum_pseudo_header else "with"
         return (f"computes the VRRPv3 checksum {mode} the IPv4 pseudo-header; set "
                 f"checksumpseudoheader = {'no' if s.checksum_pseudo_header else 'yes'} to match")
+
+
+class ReportLimit:
+    """"Reported once" against spoofed sources: a bounded memory of what was
+    reported (the oldest forgotten first), and a bucket of at most BURST warnings,
+    refilled at PER_MINUTE a minute; what it holds back is counted and said in
+    the next warning that goes out."""
+
+    MEMORY = 1024  # (peer, reason) pairs remembered
+    BURST = 10
+    PER_MINUTE = 10
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[IPAddress, str], None] = {}
+        self._tokens = float(self.BURST)
+        self._at: float | None = None
+        self.suppressed = 0
+
+    def report(self, key: tuple[IPAddress, str], now: float, make: Callable[[], Report],
+               name: str) -> list[Report]:
+        if key in self._seen:
+            return []
+        if len(self._seen) >= self.MEMORY:
+            del self._seen[next(iter(self._seen))]
+        self._seen[key] = None
+        if self._at is not None:
+            self._tokens = min(self.BURST, self._tokens + (now - self._at) * self.PER_MINUTE / 60)
+        self._at = now
+        if self._tokens < 1:
+            self.suppressed += 1
+            return []
+        self._tokens -= 1
+        out = [make()]
+        if self.suppressed:
+            out.append(Report("warning", f"{name}: {self.suppressed} more misconfigured-peer "
+                                         "warning(s) held back (many sources: spoofed?)"))
+            self.suppressed = 0
+        return out

@@ -1,7 +1,9 @@
 """The control socket: a UNIX stream socket (mode 0600) that freevrrpctl talks to.
 
 One request per connection: the client writes one line (``status`` or
-``reload``), the daemon answers with one JSON document and closes.
+``reload``), the daemon answers with one JSON document and closes.  Served by
+``BoundedServer``: idle or dripping clients cannot hold up the others.  The
+socket of another running daemon is never taken over.
 """
 
 from __future__ import annotations
@@ -10,80 +12,80 @@ import contextlib
 import json
 import logging
 import os
-import select
 import socket
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from freevrrpd.daemon.server import BoundedServer
 
 log = logging.getLogger("freevrrpd")
 
 Handler = Callable[[], Mapping[str, object]]
+MAX_REQUEST = 1024  # bytes: a command word and a newline
+DEADLINE = 2.0  # seconds a client has to send its line
 
 
-class ControlServer(threading.Thread):
+class ControlError(Exception):
+    """The control socket cannot be set up (in use, or not creatable)."""
+
+
+def _in_use(path: str) -> bool:
+    """Whether a live daemon answers on ``path`` (a stale socket file refuses)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
+
+
+class ControlServer:
     def __init__(self, path: str, handlers: dict[str, Handler]) -> None:
-        super().__init__(name="control", daemon=True)
         self.path = path
         self.handlers = handlers
         directory = os.path.dirname(path) or "."
         os.makedirs(directory, exist_ok=True)
+        if _in_use(path):
+            raise ControlError(f"{path} is the control socket of a running freevrrpd; give "
+                               "this instance its own with -s (and its own pid file with -p)")
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)  # our pid file lock already proved no other instance owns it
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            os.unlink(path)  # stale: nobody answers on it
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)  # created 0600: the socket can reload the daemon
         try:
-            self.sock.bind(path)
+            sock.bind(path)
+        except OSError as exc:
+            sock.close()
+            raise ControlError(f"cannot create the control socket {path}: "
+                               f"{exc.strerror or exc}") from None
         finally:
             os.umask(old)
         os.chmod(path, 0o600)
-        self.sock.listen(8)
-        self._stop_r, self._stop_w = os.pipe()
+        sock.listen(64)
+        self._server = BoundedServer("control", sock, lambda buf: b"\n" in buf,
+                                     self._answer, deadline=DEADLINE, max_request=MAX_REQUEST)
 
-    def run(self) -> None:
-        # poll(), not select(): created after the workers' sockets, our
-        # descriptors exceed FD_SETSIZE (1024) with a few hundred VRIDs.
-        poller = select.poll()
-        for fd in (self.sock.fileno(), self._stop_r):
-            poller.register(fd, select.POLLIN)
-        while True:
-            ready = [fd for fd, _ in poller.poll()]
-            if self._stop_r in ready:
-                return
+    def start(self) -> None:
+        self._server.start()
+
+    def _answer(self, request: bytes) -> bytes:
+        command = request.decode(errors="replace").strip().lower()
+        handler = self.handlers.get(command)
+        reply: Mapping[str, object]
+        if handler is None:
+            reply = {"ok": False, "error": f"unknown command {command!r}; "
+                                           f"known: {', '.join(sorted(self.handlers))}"}
+        else:
             try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            with conn:
-                self._serve(conn)
-
-    def _serve(self, conn: socket.socket) -> None:
-        conn.settimeout(2.0)
-        try:
-            data = b""
-            while b"\n" not in data and len(data) < 1024:
-                chunk = conn.recv(1024)
-                if not chunk:
-                    break
-                data += chunk
-            command = data.decode(errors="replace").strip().lower()
-            handler = self.handlers.get(command)
-            if handler is None:
-                reply: Mapping[str, object] = {"ok": False,
-                                         "error": f"unknown command {command!r}; "
-                                                  f"known: {', '.join(sorted(self.handlers))}"}
-            else:
                 reply = handler()
-            conn.sendall(json.dumps(reply, indent=1).encode() + b"\n")
-        except Exception as exc:
-            log.error("control socket: %s", exc)
+            except Exception as exc:  # the client always gets an answer
+                log.exception("control socket: %s failed", command)
+                reply = {"ok": False, "error": f"{command} failed: {exc}"}
+        return json.dumps(reply, indent=1).encode() + b"\n"
 
     def close(self) -> None:
-        os.write(self._stop_w, b"x")
-        self.join(timeout=3)
-        self.sock.close()
-        os.close(self._stop_r)
-        os.close(self._stop_w)
+        self._server.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 

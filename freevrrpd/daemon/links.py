@@ -1,10 +1,13 @@
-"""Monitored circuits: the thread that turns netlink link events into faults.
+"""The thread that follows the LAN under the routers: links and addresses, from netlink.
 
-It only reports: ``LinkWatcher`` (netlink RTMGRP_LINK, no polling) says which
-watched interface changed, the pure policy ``core.linkhold.LinkHold`` decides
-which routers become (not) eligible and when, and each ``FaultChange`` is posted
-to the router's own thread.  The thread sleeps until the next event or the
-policy's next deadline.
+It only reports: ``LinkWatcher`` (netlink events, no polling) says which
+interface of a router changed.  For monitored circuits the pure policy
+``core.linkhold.LinkHold`` decides which routers become (not) eligible and when,
+and each ``FaultChange`` goes to the router's own thread.  An interface that
+disappears or comes back with a new index (``LinkIndex``), and an address that
+could be a router's source address (``AddressChange``), go to the routers on
+that interface, which decide for themselves.  The thread sleeps until the
+next event or the policy's next deadline.
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from collections.abc import Callable, Collection, Sequence
 from typing import TypedDict
 
 from freevrrpd.core.actions import Report
-from freevrrpd.core.linkhold import FaultChange, LinkHold, Output, names_of
-from freevrrpd.core.settings import RouterKey, RouterSettings
-from freevrrpd.net.linkwatch import LinkWatcher
+from freevrrpd.core.linkhold import LinkHold, Output, names_of
+from freevrrpd.core.settings import IPAddress, RouterKey, RouterSettings
+from freevrrpd.net.linkwatch import AddressChange, Event, LinkIndex, LinkState, LinkWatcher
+from freevrrpd.vrid.commands import Command
+
+Deliver = Callable[[RouterKey, Command], None]
 
 LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
@@ -31,15 +37,25 @@ class LinkStatus(TypedDict):
 
 
 class LinkMonitor(threading.Thread):
-    def __init__(self, routers: Sequence[RouterSettings],
-                 deliver: Callable[[FaultChange], None], log: logging.Logger) -> None:
+    def __init__(self, routers: Sequence[RouterSettings], deliver: Deliver,
+                 log: logging.Logger) -> None:
         super().__init__(name="links", daemon=True)
         self.deliver = deliver
         self.log = log
-        names = names_of(routers)
-        self.watcher = LinkWatcher(names) if names else None
-        up = {n: self.watcher.state(n) for n in names} if self.watcher is not None else {}
+        self.routers = tuple(routers)
+        names = {s.interface for s in routers} | {a.device for s in routers
+                                                   for a in s.addresses if a.device}
+        self.watcher = LinkWatcher(names, addresses=True) if names else None
+        monitored = names_of(routers)
+        up = {n: self.watcher.state(n) for n in monitored} if self.watcher is not None else {}
         self.policy = LinkHold(routers, up)
+        # Virtual addresses on each interface: their comings and goings are ours,
+        # never a change of a router's source address.
+        self._vips: dict[str, frozenset[IPAddress]] = {}
+        for s in routers:
+            for a in s.addresses:
+                dev = a.device or s.interface
+                self._vips[dev] = self._vips.get(dev, frozenset()) | {a.ip}
         self._lock = threading.Lock()  # the policy is read by status() from other threads
         self._halt = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
@@ -84,19 +100,45 @@ class LinkMonitor(threading.Thread):
             if self._halt.is_set():
                 break
             out: list[Output] = []
+            events = self.watcher.events() if fd in ready else []
             with self._lock:
-                if fd in ready:
-                    for name, usable in self.watcher.poll():
-                        out += self.policy.link_changed(name, usable, time.monotonic())
+                for event in events:
+                    if isinstance(event, LinkState):
+                        out += self.policy.link_changed(event.name, event.usable,
+                                                        time.monotonic())
                 out += self.policy.handle_timer(time.monotonic())
             self._emit(out)
+            for event in events:
+                self._forward(event)
+
+    def _forward(self, event: Event) -> None:
+        """Interfaces and addresses to the routers they concern."""
+        if isinstance(event, LinkIndex):
+            for s in self.routers:
+                if event.name == s.interface or event.name in {a.device for a in s.addresses}:
+                    self.deliver(s.key, event)
+        elif isinstance(event, AddressChange) and self._source_candidate(event):
+            family = None if event.address is None else event.address.version
+            for s in self.routers:
+                if s.interface == event.name and family in (None, s.family):
+                    self.deliver(s.key, event)
+
+    def _source_candidate(self, event: AddressChange) -> bool:
+        """Whether the address could be a router's source (RFC 5798 5.1.2.1: IPv6
+        adverts come from the link-local address)."""
+        ip = event.address
+        if ip is None:
+            return True
+        if ip in self._vips.get(event.name, frozenset()):
+            return False
+        return ip.version == 4 or ip.is_link_local
 
     def _emit(self, out: Sequence[Output]) -> None:
         for item in out:
             if isinstance(item, Report):
                 self.log.log(LOG_LEVELS[item.level], "%s", item.message)
             else:
-                self.deliver(item)
+                self.deliver(item.key, item)
 
     def stop(self) -> None:
         self._halt.set()

@@ -32,3 +32,4 @@ def setup_logging(foreground: bool, debug: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("pyroute2").setLevel(logging.WARNING)
+    logging.getLogger("asyncio").setLevel(logging.WARNING)  # "Using selector: ..." at -d

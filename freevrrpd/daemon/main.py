@@ -1,4 +1,10 @@
-"""The daemon process: pid file, logging, signals, the main loop."""
+"""The daemon process: privileges, pid file, logging, signals, the main loop.
+
+The signal handlers are installed before anything else, the pid file among
+it: an init script or logrotate that signals the pid in the file as soon as
+it appears must find the daemon ready for it.  The handlers only set flags;
+the main loop acts on them.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +18,22 @@ from collections.abc import Sequence
 from types import FrameType
 
 from freevrrpd.core.settings import RouterSettings
-from freevrrpd.daemon.control import ControlServer
+from freevrrpd.daemon.control import ControlError, ControlServer
+from freevrrpd.daemon.hostcheck import host_problems
 from freevrrpd.daemon.logs import setup_logging
 from freevrrpd.daemon.pidfile import PidFile, PidFileError
-from freevrrpd.daemon.process import daemonize, notify, raise_open_file_limit
-from freevrrpd.daemon.supervisor import Supervisor, check_interfaces
-from freevrrpd.net.netlink import Netlink
+from freevrrpd.daemon.process import (
+    EXIT_CONFIG,
+    EXIT_PRIVILEGE,
+    daemonize,
+    missing_privileges,
+    notify,
+    raise_open_file_limit,
+)
+from freevrrpd.daemon.server import BoundedServer
+from freevrrpd.daemon.supervisor import Supervisor
+from freevrrpd.net.netlink import Netlink, NetlinkError
+from freevrrpd.vrid.addressbook import AddressBook, book_path
 
 log = logging.getLogger("freevrrpd")
 
@@ -25,10 +41,11 @@ log = logging.getLogger("freevrrpd")
 class Signals:
     """What the handlers ask of the main loop; every handler wakes it at once."""
 
-    def __init__(self, sup: Supervisor) -> None:
-        self.sup = sup
+    def __init__(self) -> None:
         self.stop = threading.Event()
+        self.stopped_by = ""
         self.reload = threading.Event()
+        self.dump = threading.Event()
         self.wake = threading.Event()
 
     def install(self) -> None:
@@ -38,35 +55,45 @@ class Signals:
         signal.signal(signal.SIGHUP, self.on_hup)
 
     def on_stop(self, signum: int, frame: FrameType | None) -> None:
-        log.info("received %s: resigning and releasing addresses", signal.Signals(signum).name)
         # A second signal must not cut the resignation short.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        self.stopped_by = signal.Signals(signum).name
         self.stop.set()
         self.wake.set()
 
     def on_usr1(self, signum: int, frame: FrameType | None) -> None:
-        self.sup.dump()
+        self.dump.set()
+        self.wake.set()
 
     def on_hup(self, signum: int, frame: FrameType | None) -> None:
-        # Reload on the main loop, not inside the handler.  Unlike the original,
-        # SIGHUP never touches priorities.
+        # Unlike the original, SIGHUP never touches priorities: it reloads.
         self.reload.set()
         self.wake.set()
 
 
 def _prepare(routers: Sequence[RouterSettings], opts: argparse.Namespace) -> PidFile | int:
-    """Everything before the routers start: the interfaces exist, the pid file is
-    ours, the process is detached.  An exit code when it cannot run."""
+    """Everything before the routers start: privileges, the interfaces, the pid
+    file, detaching.  An exit code when it cannot run."""
     setup_logging(opts.foreground, opts.debug)
+    missing = missing_privileges()
+    if missing:
+        print(f"freevrrpd: {missing}", file=sys.stderr)
+        return EXIT_PRIVILEGE
     raise_open_file_limit()
     netlink = Netlink()
-    problems = check_interfaces(routers, netlink)
-    netlink.close()
+    try:
+        problems = host_problems(routers, netlink,
+                                 AddressBook(book_path(opts.pidfile), read_only=True))
+    except NetlinkError as exc:
+        print(f"freevrrpd: cannot look at the interfaces: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        netlink.close()
     if problems:
         for p in problems:
             print(f"freevrrpd: {p}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     # Lock the pid file before daemonizing, so that a second instance fails in
     # the foreground with a message and a non-zero exit; the child inherits the lock.
     pidfile = PidFile(opts.pidfile)
@@ -83,53 +110,69 @@ def _prepare(routers: Sequence[RouterSettings], opts: argparse.Namespace) -> Pid
     return pidfile
 
 
-def _serve(sup: Supervisor, sig: Signals, opts: argparse.Namespace) -> ControlServer:
+def _serve(sup: Supervisor, control: ControlServer,
+           opts: argparse.Namespace) -> BoundedServer | None:
     sup.start()
-    control = ControlServer(opts.socket, {"status": sup.status, "reload": sup.reload})
     control.start()
+    metrics = None
     if opts.metrics:
         from freevrrpd.daemon.metrics import serve  # prometheus-client only when asked
 
-        serve(opts.metrics, sup.status)
+        metrics = serve(opts.metrics, sup.status)
         log.info("metrics on http://%s/metrics", opts.metrics)
     notify(f"READY=1\nSTATUS={len(sup.workers)} virtual router(s)\nMAINPID={os.getpid()}")
-    return control
+    return metrics
 
 
 def _loop(sup: Supervisor, sig: Signals) -> None:
     while not sig.stop.is_set():
         sig.wake.wait(1.0)  # the timeout is only a safety net
         sig.wake.clear()
+        if sig.dump.is_set():
+            sig.dump.clear()
+            sup.dump()
         if sig.reload.is_set() and not sig.stop.is_set():
             sig.reload.clear()
             log.info("received SIGHUP: reloading %s", sup.config_path)
             sup.reload()
             notify("READY=1")
+    log.info("received %s: resigning and releasing addresses", sig.stopped_by)
 
 
 def run(routers: Sequence[RouterSettings], opts: argparse.Namespace) -> int:
+    sig = Signals()
+    sig.install()
     prepared = _prepare(routers, opts)
     if isinstance(prepared, int):
         return prepared
     pidfile = prepared
     netlink = Netlink()
-    sup = Supervisor(routers, netlink, os.path.abspath(opts.config))
-    sig = Signals(sup)
-    sig.install()
-    control: ControlServer | None = None
-    return_code = 0
+    book = AddressBook(book_path(opts.pidfile))
+    sup = Supervisor(routers, netlink, os.path.abspath(opts.config), book)
     try:
-        control = _serve(sup, sig, opts)
+        # Before any router starts: another daemon's socket stops us here.
+        control = ControlServer(opts.socket, {"status": sup.status, "reload": sup.reload})
+    except ControlError as exc:
+        print(f"freevrrpd: {exc}", file=sys.stderr)
+        netlink.close()
+        pidfile.release()
+        return 1
+    return_code = 0
+    metrics: BoundedServer | None = None
+    try:
+        metrics = _serve(sup, control, opts)
         _loop(sup, sig)
     except Exception as exc:
         log.error("cannot run: %s", exc)
         return_code = 1
     finally:
         notify("STOPPING=1")
-        if control is not None:
-            control.close()
+        control.close()
+        if metrics is not None:
+            metrics.close()
         sup.stop()
         netlink.close()
+        book.close()
         pidfile.release()
     log.info("freevrrpd stopped (pid %d)", os.getpid())
     return return_code

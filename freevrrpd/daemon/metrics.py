@@ -1,28 +1,39 @@
 """Optional Prometheus endpoint (off by default; ``--metrics ADDR:PORT``).
 
 A custom collector reads the same status the control socket serves, at scrape
-time: nothing is counted twice and the VRID threads do no extra work.
-prometheus-client is imported only when the endpoint is asked for.
+time: nothing is counted twice and the VRID threads do no extra work.  It is
+served by ``BoundedServer`` (no thread per connection, a deadline per request,
+a cap on connections), so whoever can reach the port cannot starve the
+routers' threads.  prometheus-client is imported only when the endpoint is
+asked for.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from freevrrpd import __version__
+from freevrrpd.core.validate import DROP_REASONS
+from freevrrpd.daemon.server import BoundedServer
 from freevrrpd.vrid.status import STATES
 
 if TYPE_CHECKING:
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+    from prometheus_client.core import Metric
 
     from freevrrpd.daemon.supervisor import DaemonStatus
 
 LABELS = ["vrid", "interface", "family"]
+MAX_CLIENTS = 16  # scrapers at once; Prometheus needs one
+DEADLINE = 5.0  # seconds a client has to send its request
 
 
-def families(status: DaemonStatus) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+def families(status: DaemonStatus) -> Iterator[Metric]:
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
+    info = InfoMetricFamily("freevrrpd_build", "The freevrrpd version running")
+    info.add_metric([], {"version": __version__})
     state = GaugeMetricFamily("freevrrpd_state", "1 for the state the virtual router is in",
                               labels=[*LABELS, "state"])
     prio = GaugeMetricFamily("freevrrpd_effective_priority",
@@ -31,8 +42,8 @@ def families(status: DaemonStatus) -> Iterator[GaugeMetricFamily | CounterMetric
     sent = CounterMetricFamily("freevrrpd_adverts_sent", "Adverts sent", labels=LABELS)
     received = CounterMetricFamily("freevrrpd_adverts_received", "Adverts accepted",
                                    labels=LABELS)
-    drops = CounterMetricFamily("freevrrpd_drops", "Adverts dropped, by reason",
-                                labels=[*LABELS, "reason"])
+    drops = CounterMetricFamily("freevrrpd_drops", "Adverts dropped, by reason (every "
+                                "reason from 0)", labels=[*LABELS, "reason"])
     conflicts = CounterMetricFamily("freevrrpd_conflicts", "Address conflicts seen",
                                     labels=LABELS)
     hooks = CounterMetricFamily("freevrrpd_hook_failures",
@@ -45,11 +56,11 @@ def families(status: DaemonStatus) -> Iterator[GaugeMetricFamily | CounterMetric
         transitions.add_metric(lv, v["transitions"])
         sent.add_metric(lv, v["adverts_sent"])
         received.add_metric(lv, v["adverts_received"])
-        for reason, n in v["drops"].items():
-            drops.add_metric([*lv, reason], n)
+        for reason in DROP_REASONS:
+            drops.add_metric([*lv, reason], v["drops"].get(reason, 0))
         conflicts.add_metric(lv, v["conflicts"])
         hooks.add_metric(lv, v["hook_failures"])
-    yield from (state, prio, transitions, sent, received, drops, conflicts, hooks)
+    yield from (info, state, prio, transitions, sent, received, drops, conflicts, hooks)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -60,14 +71,40 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def serve(listen: str, status: Callable[[], DaemonStatus]) -> None:
-    from prometheus_client import CollectorRegistry, start_http_server
+def _response(code: str, body: bytes, kind: str = "text/plain; charset=utf-8") -> bytes:
+    head = (f"HTTP/1.0 {code}\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n")
+    return head.encode() + body
+
+
+def serve(listen: str, status: Callable[[], DaemonStatus]) -> BoundedServer:
+    """Start the endpoint; GET /metrics answers with the current status."""
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
     class Collector:
         def collect(self) -> Iterator[Any]:
             return families(status())
 
-    host, port = parse_listen(listen)
     registry = CollectorRegistry()
     registry.register(Collector())  # type: ignore[arg-type]
-    start_http_server(port, addr=host, registry=registry)
+
+    def answer(request: bytes) -> bytes:
+        line = request.split(b"\r\n", 1)[0].decode("latin-1").split()
+        if len(line) < 2 or line[0] not in ("GET", "HEAD"):
+            return _response("405 Method Not Allowed", b"GET /metrics\n")
+        path = line[1].split("?", 1)[0]
+        if path not in ("/metrics", "/"):
+            return _response("404 Not Found", b"GET /metrics\n")
+        body = generate_latest(registry)
+        return _response("200 OK", b"" if line[0] == "HEAD" else body, CONTENT_TYPE_LATEST)
+
+    host, port = parse_listen(listen)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(64)
+    server = BoundedServer("metrics", sock, lambda buf: b"\r\n\r\n" in buf or b"\n\n" in buf,
+                           answer, deadline=DEADLINE, max_clients=MAX_CLIENTS, workers=1)
+    server.start()
+    return server

@@ -20,8 +20,13 @@ class PidFile:
 
     def acquire(self) -> None:
         directory = os.path.dirname(self.path) or "."
-        os.makedirs(directory, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise PidFileError(f"cannot create the pid file {self.path}: "
+                               f"{exc.strerror or exc} (run as root, or give a path this user "
+                               "may write with -p)") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -10,18 +10,55 @@ import socket
 log = logging.getLogger("freevrrpd")
 
 
-def daemonize(keep: list[int]) -> None:
-    import daemon  # python-daemon
+# LSB exit codes (init-script actions): 2 invalid argument (a bad configuration),
+# 4 user had insufficient privilege.
+EXIT_CONFIG = 2
+EXIT_PRIVILEGE = 4
+CAP_NET_ADMIN, CAP_NET_RAW = 12, 13  # linux/capability.h
 
-    # python-daemon closes every descriptor behind the Python objects' backs.
-    # Close the syslog socket properly first: left to its finalizer it would
-    # later close whatever new socket (e.g. netlink) got the same number.
+
+def missing_privileges() -> str | None:
+    """What the daemon lacks to run, in words, or None: it opens packet sockets
+    (CAP_NET_RAW) and changes addresses, links and sysctls (CAP_NET_ADMIN)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            caps = next(int(line.split()[1], 16) for line in f if line.startswith("CapEff:"))
+    except (OSError, StopIteration, ValueError):
+        return None  # cannot tell: let the first operation say
+    lacking = [name for name, bit in (("CAP_NET_ADMIN", CAP_NET_ADMIN),
+                                      ("CAP_NET_RAW", CAP_NET_RAW)) if not caps >> bit & 1]
+    if not lacking:
+        return None
+    return (f"cannot run without {' and '.join(lacking)}: freevrrpd opens packet sockets "
+            "and changes addresses and interfaces; run it as root, or give it the "
+            "capabilities CAP_NET_ADMIN and CAP_NET_RAW (the systemd unit does)")
+
+
+def daemonize(keep: list[int]) -> None:
+    """Detach (fork, setsid, fork): the parent returns to the shell at once, the
+    grandchild runs on with ``keep`` open and everything else closed."""
+    # Close the log handlers properly first (the syslog socket): their
+    # descriptors are closed below, and a finalizer would later close whatever
+    # new socket got the same number.
     for handler in logging.getLogger().handlers:
         handler.close()
-    # Our own signal handlers are installed afterwards; keep python-daemon's off.
-    ctx = daemon.DaemonContext(working_directory="/", umask=0o022, signal_map={},
-                               detach_process=True, files_preserve=keep)
-    ctx.open()
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    os.chdir("/")
+    os.umask(0o022)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    top = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024
+    start = 3
+    for fd in sorted(keep):
+        os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, min(top, 65536))
 
 
 def notify(state: str) -> None:

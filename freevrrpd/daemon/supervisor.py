@@ -16,16 +16,18 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from ipaddress import ip_interface
 from typing import Literal, TypedDict
 
 from freevrrpd import __version__
 from freevrrpd.config import ConfigError, ConfigProblem, load_config
 from freevrrpd.core.changes import Change, diff
-from freevrrpd.core.linkhold import FaultChange
 from freevrrpd.core.settings import RouterKey, RouterSettings
+from freevrrpd.daemon.hostcheck import host_problems
 from freevrrpd.daemon.links import LinkMonitor, LinkStatus
-from freevrrpd.net.netlink import Netlink
-from freevrrpd.vrid.commands import Control
+from freevrrpd.net.netlink import Netlink, NetlinkError
+from freevrrpd.vrid.addressbook import AddressBook
+from freevrrpd.vrid.commands import Command, Control
 from freevrrpd.vrid.status import RouterStatus
 from freevrrpd.vrid.worker import VridWorker
 
@@ -72,24 +74,13 @@ class _Plan:
     fresh: list[RouterSettings] = field(default_factory=list)  # added or restarted
 
 
-def check_interfaces(routers: Sequence[RouterSettings], netlink: Netlink) -> list[str]:
-    problems = []
-    for s in routers:
-        names = [("interface", s.interface)]
-        names += [("addr", a.device) for a in s.addresses if a.device]
-        for keyword, name in names:
-            if netlink.ifindex(name) is None:
-                problems.append(f"{s.source.at(keyword)}: {keyword}: {s.name}: "
-                                f"interface {name} does not exist")
-    return problems
-
-
 class Supervisor:
     def __init__(self, routers: Sequence[RouterSettings], netlink: Netlink,
-                 config_path: str) -> None:
+                 config_path: str, book: AddressBook | None = None) -> None:
         self.routers = tuple(routers)
         self.netlink = netlink
         self.config_path = config_path
+        self.book = book if book is not None else AddressBook(None)
         self.workers: list[VridWorker] = []
         self.monitor: LinkMonitor | None = None
         self.lock = threading.RLock()
@@ -99,6 +90,7 @@ class Supervisor:
     # ---- life cycle ------------------------------------------------------------------
     def start(self) -> None:
         with self.lock:
+            self._cleanup_unconfigured()
             fresh = self._start_routers(self.routers)
         log.info("freevrrpd %s started: %d virtual router(s): %s", __version__,
                  len(fresh), "; ".join(w.settings.name for w in fresh))
@@ -119,20 +111,38 @@ class Supervisor:
             w.start()
         return workers
 
+    def _cleanup_unconfigured(self) -> None:
+        """Addresses an earlier run added for routers that are no longer configured."""
+        configured = {(a.device or s.interface, str(a.interface))
+                      for s in self.routers for a in s.addresses}
+        for dev, text in sorted(self.book.left - configured):
+            try:
+                self.netlink.del_address(dev, ip_interface(text))
+                log.warning("cleaned up after an earlier run: removed virtual address %s "
+                            "from %s", text, dev)
+            except (NetlinkError, ValueError) as exc:
+                log.warning("could not remove %s from %s, left by an earlier run: %s",
+                            text, dev, exc)
+            self.book.removed([(dev, text)])
+
     def _new_worker(self, s: RouterSettings, faults: Collection[str]) -> VridWorker:
-        # Remove what a kill -9 of an earlier run left behind, before claiming anything.
-        vips = [(a.device or s.interface, a.interface) for a in s.addresses]
+        # Remove what a kill -9 of an earlier run left behind, before claiming
+        # anything: its virtual-MAC interfaces, and the addresses it recorded (never
+        # one the host had of its own).
+        vips = [(a.device or s.interface, a.interface) for a in s.addresses
+                if (a.device or s.interface, str(a.interface)) in self.book.left]
         for line in self.netlink.cleanup_stale(s.interface, s.vrid, s.family, vips):
             log.warning("%s: cleaned up after an earlier run: %s", s.name, line)
-        worker = VridWorker(s, self.netlink, log, faults)
+        self.book.removed((dev, str(iface)) for dev, iface in vips)
+        worker = VridWorker(s, self.netlink, log, self.book, faults)
         self.workers.append(worker)
         return worker
 
-    def _deliver(self, change: FaultChange) -> None:
+    def _deliver(self, key: RouterKey, command: Command) -> None:
         """From the link monitor's thread: to the router's own thread."""
         for w in self.workers:
-            if w.settings.key == change.key:
-                w.post(change)
+            if w.settings.key == key:
+                w.post(command)
 
     def _stop_workers(self, workers: Sequence[VridWorker]) -> None:
         for w in workers:
@@ -176,7 +186,12 @@ class Supervisor:
     # ---- reload ----------------------------------------------------------------------
     def reload(self) -> ReloadResult:
         with self.lock:
-            new = self._read_new()
+            try:
+                new = self._read_new()
+            except Exception as exc:  # whatever went wrong, the old configuration runs on
+                log.exception("reload refused: cannot read or check %s", self.config_path)
+                return {"ok": False, "errors": [f"{self.config_path}: cannot read or check "
+                                                f"the file: {exc}"]}
             if isinstance(new, list):
                 return {"ok": False, "errors": new}
             return self._reload(new)
@@ -194,10 +209,10 @@ class Supervisor:
             return [str(p) for p in exc.problems]
         for warning in warnings:
             log.warning("reload: %s", warning)
-        missing = check_interfaces(new, self.netlink)
-        for text in missing:
+        problems = host_problems(new, self.netlink, self.book)
+        for text in problems:
             log.error("reload refused: %s", text)
-        return missing or new
+        return problems or new
 
     def _plan(self, new: Sequence[RouterSettings]) -> _Plan:
         plan = _Plan()

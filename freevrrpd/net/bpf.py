@@ -49,7 +49,10 @@ RET_K = BPF_RET | BPF_K
 # yields skb->pkt_type instead of packet bytes.
 SKF_AD_OFF = -0x1000
 SKF_AD_PKTTYPE = 4
+SKF_AD_VLAN_TAG_PRESENT = 48
 PKTTYPE_LOAD = (SKF_AD_OFF + SKF_AD_PKTTYPE) & 0xFFFFFFFF
+VLAN_PRESENT_LOAD = (SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT) & 0xFFFFFFFF
+ETH_HLEN = 14  # what is kept of an advert that came with an 802.1Q tag
 PACKET_OUTGOING = 4  # linux/if_packet.h
 
 SO_ATTACH_FILTER = 26  # asm-generic/socket.h; absent from the socket module
@@ -133,7 +136,13 @@ def vrrp_filter(vrid: int, family: int) -> list[Instruction]:
         prog.op(LD_B_ABS, IPV6_PAYLOAD + 1)  # VRID
     else:
         raise ValueError(f"unsupported address family {family}")
-    prog.jump(JEQ_K, vrid, "accept", "drop")
+    prog.jump(JEQ_K, vrid, 0, "drop")
+    # An advert of our VRID that carried an 802.1Q tag is another VLAN's, on the
+    # same wire: the kernel keeps the tag aside (skb metadata) before any tap
+    # sees the frame.  Only its Ethernet header reaches us, to be counted.
+    prog.op(LD_W_ABS, VLAN_PRESENT_LOAD)
+    prog.jump(JEQ_K, 0, "accept", 0)
+    prog.op(RET_K, ETH_HLEN)
     return prog.finish()
 
 

@@ -1,9 +1,10 @@
-"""Link events for monitored circuits: rtnetlink RTMGRP_LINK, no polling.
+"""Link and address events: rtnetlink RTMGRP_LINK (and the address groups), no polling.
 
 ``LinkWatcher`` owns a plain non-blocking netlink socket subscribed to link
-events; the daemon's link monitor (``freevrrpd.daemon.links``) waits on
-``fileno()`` and calls ``poll()`` when it is readable.  Messages are decoded with pyroute2's
-``ifinfmsg``.  A plain socket rather than a pyroute2 ``IPRoute`` because the
+(and optionally address) events; the daemon's link monitor
+(``freevrrpd.daemon.links``) waits on ``fileno()`` and calls ``events()`` when
+it is readable.  Messages are decoded with pyroute2's ``ifinfmsg`` and
+``ifaddrmsg``.  A plain socket rather than a pyroute2 ``IPRoute`` because the
 latter keeps its socket per thread and reads it from an asyncio loop, which
 does not mix with select() on a descriptor owned by another thread.
 
@@ -12,7 +13,8 @@ change can fall between the two; an event queued before the dump may then
 report a state that the dump already superseded, immediately followed by
 the current one -- every event carries the whole state, so the last report
 is always right.  If the kernel drops events (ENOBUFS), what is still queued
-is discarded and the state re-read from a fresh dump.  One owner thread.
+is discarded and the state re-read from a fresh dump (and every watched link
+reported as "any address may have changed").  One owner thread.
 """
 
 from __future__ import annotations
@@ -22,17 +24,24 @@ import os
 import socket
 import struct
 from collections.abc import Collection, Iterator
-from typing import Any
+from ipaddress import ip_address
+from typing import Any, NamedTuple
 
+from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
+from freevrrpd.core.settings import IPAddress
 from freevrrpd.net.closing import Closing
 
 # linux/rtnetlink.h, linux/netlink.h, linux/if.h
 RTMGRP_LINK = 0x1
+RTMGRP_IPV4_IFADDR = 0x10
+RTMGRP_IPV6_IFADDR = 0x100
 RTM_NEWLINK = 16
 RTM_DELLINK = 17
 RTM_GETLINK = 18
+RTM_NEWADDR = 20
+RTM_DELADDR = 21
 NLMSG_ERROR = 2
 NLMSG_DONE = 3
 NLM_F_REQUEST = 0x1
@@ -113,12 +122,41 @@ def dump_links() -> dict[int, tuple[str, bool]]:
     return links
 
 
-class LinkWatcher(Closing):
-    """Usable/not-usable state of some links, updated from netlink events."""
+class LinkState(NamedTuple):
+    """A watched link became usable or unusable (a deleted link is not usable)."""
 
-    def __init__(self, names: Collection[str], rcvbuf: int = RCVBUF) -> None:
+    name: str
+    usable: bool
+
+
+class LinkIndex(NamedTuple):
+    """A watched name now belongs to interface ``ifindex`` (None: it does not exist):
+    a link deleted and created again under the same name has a new index."""
+
+    name: str
+    ifindex: int | None
+
+
+class AddressChange(NamedTuple):
+    """An address was added to (or removed from) a watched link; ``address`` None
+    means events were lost and any address may have changed."""
+
+    name: str
+    address: IPAddress | None
+    added: bool
+
+
+Event = LinkState | LinkIndex | AddressChange
+
+
+class LinkWatcher(Closing):
+    """State and index of some links, and their address changes, from netlink events."""
+
+    def __init__(self, names: Collection[str], rcvbuf: int = RCVBUF,
+                 addresses: bool = False) -> None:
         self._names = frozenset(names)
         self._state: dict[str, bool] = {}
+        self._where: dict[str, int | None] = {}  # watched name -> ifindex
         self._index: dict[int, str] = {}  # ifindex -> watched name
         self._sock = socket.socket(socket.AF_NETLINK,
                                    socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
@@ -128,8 +166,9 @@ class LinkWatcher(Closing):
                 self._sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
             except OSError:
                 self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-            self._sock.bind((0, RTMGRP_LINK))  # subscribe first, then read the state
-            self._resync()
+            groups = RTMGRP_LINK | (RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR if addresses else 0)
+            self._sock.bind((0, groups))  # subscribe first, then read the state
+            self._resync([])
         except BaseException:
             self._sock.close()
             raise
@@ -143,15 +182,24 @@ class LinkWatcher(Closing):
             raise KeyError(f"{name} is not watched")
         return self._state[name]
 
+    def index(self, name: str) -> int | None:
+        """The interface index of a watched name (None while it does not exist)."""
+        if name not in self._names:
+            raise KeyError(f"{name} is not watched")
+        return self._where.get(name)
+
     def poll(self) -> list[tuple[str, bool]]:
-        """Read every pending event without blocking; return the state changes of
-        watched links, oldest first ((name, usable); a deleted link is not usable)."""
-        changes: list[tuple[str, bool]] = []
+        """The usable/not-usable changes among ``events()``, as (name, usable)."""
+        return [(e.name, e.usable) for e in self.events() if isinstance(e, LinkState)]
+
+    def events(self) -> list[Event]:
+        """Read every pending event without blocking; what changed, oldest first."""
+        out: list[Event] = []
         while True:
             try:
                 data = self._sock.recv(RECV_SIZE)
             except BlockingIOError:
-                return changes
+                return out
             except OSError as exc:
                 if exc.errno != errno.ENOBUFS:
                     raise
@@ -159,14 +207,27 @@ class LinkWatcher(Closing):
                 # what is still queued, which is older than the loss: drop it all,
                 # then read the truth.
                 self._discard_pending()
-                changes += self._resync()
+                self._resync(out)
+                out += [AddressChange(name, None, True) for name in sorted(self._names)]
                 continue
             for mtype, _flags, _seq, raw in _messages(data):
-                link = _decode(raw) if mtype in (RTM_NEWLINK, RTM_DELLINK) else None
-                if link is not None:
+                if mtype in (RTM_NEWLINK, RTM_DELLINK) and (link := _decode(raw)) is not None:
                     index, name, usable = link
                     gone = mtype == RTM_DELLINK
-                    self._event(changes, index, name, usable and not gone, gone)
+                    self._event(out, index, name, usable and not gone, gone)
+                elif mtype in (RTM_NEWADDR, RTM_DELADDR):
+                    change = self._address(raw, mtype == RTM_NEWADDR)
+                    if change is not None:
+                        out.append(change)
+
+    def _address(self, raw: bytes, added: bool) -> AddressChange | None:
+        msg: Any = ifaddrmsg(raw)
+        msg.decode()
+        name = self._index.get(int(msg["index"]))
+        if name is None:
+            return None
+        text = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
+        return AddressChange(name, ip_address(text) if text else None, added)
 
     def _discard_pending(self) -> None:
         while True:
@@ -178,35 +239,36 @@ class LinkWatcher(Closing):
                 if exc.errno != errno.ENOBUFS:
                     raise
 
-    def _event(self, changes: list[tuple[str, bool]], index: int, name: str | None,
+    def _event(self, out: list[Event], index: int, name: str | None,
                usable: bool, gone: bool) -> None:
         old = self._index.get(index)
         if old is not None and (gone or name != old):  # deleted or renamed away
             del self._index[index]
-            self._set(changes, old, False)
+            self._set(out, old, False, None)
         if name in self._names and not gone:
             self._index[index] = name
-            self._set(changes, name, usable)
+            self._set(out, name, usable, index)
 
-    def _set(self, changes: list[tuple[str, bool]], name: str, usable: bool) -> None:
+    def _set(self, out: list[Event], name: str, usable: bool, index: int | None) -> None:
+        if self._where.get(name) != index:
+            self._where[name] = index
+            out.append(LinkIndex(name, index))
         if self._state.get(name) != usable:
             self._state[name] = usable
-            changes.append((name, usable))
+            out.append(LinkState(name, usable))
 
-    def _resync(self) -> list[tuple[str, bool]]:
+    def _resync(self, out: list[Event]) -> None:
         links = dump_links()
-        changes: list[tuple[str, bool]] = []
         self._index = {i: n for i, (n, _u) in links.items() if n in self._names}
+        where = {n: i for i, n in self._index.items()}
         now = {name: False for name in self._names}
         now.update({n: u for n, u in links.values() if n in self._names})
         first = not self._state
         for name, usable in sorted(now.items()):
             if first:
-                self._state[name] = usable
+                self._state[name], self._where[name] = usable, where.get(name)
             else:
-                self._set(changes, name, usable)
-        return changes
+                self._set(out, name, usable, where.get(name))
 
     def close(self) -> None:
         self._sock.close()
-

@@ -121,6 +121,11 @@ class Netlink:
         return self._call(f"cannot read the MAC address of {name}",
                           lambda ipr: rtnl.link_mac(rtnl.need_link(ipr, name)))
 
+    def mtu(self, name: str) -> int:
+        """The interface's MTU (IFLA_MTU)."""
+        return self._call(f"cannot read the MTU of {name}",
+                          lambda ipr: int(rtnl.need_link(ipr, name).get("IFLA_MTU")))
+
     def link_up(self, name: str) -> bool:
         """Whether the interface can carry traffic (``link_usable``); False if missing."""
         def run(ipr: Any) -> bool:

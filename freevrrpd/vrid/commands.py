@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from freevrrpd.core.linkhold import FaultChange
+from freevrrpd.net.linkwatch import AddressChange, LinkIndex
 
 
 class Control(enum.Enum):
@@ -27,5 +28,7 @@ class Call:
     fn: Callable[[float], None]
 
 
-# A link monitor's FaultChange (core.linkhold) is posted as it is.
-Command = FaultChange | Control | Call
+# What the link monitor learns is posted as it is: a FaultChange of the link
+# hold-down policy (core.linkhold), an interface gone or back (LinkIndex), an
+# address that may be our new source (AddressChange).
+Command = FaultChange | LinkIndex | AddressChange | Control | Call

@@ -22,10 +22,11 @@ Holders = set[tuple[IPAddress, bytes]]
 
 class ConflictGuard:
     def __init__(self, settings: RouterSettings, link_mac: Callable[[str], bytes],
-                 own_macs: Collection[bytes], log: logging.Logger) -> None:
+                 log: logging.Logger) -> None:
         self.settings = settings
         self.link_mac = link_mac  # the MAC of a device, for the probe's sender address
-        self.own_macs = frozenset(own_macs)  # ours: never a holder, never a claimant
+        # Ours (the interface's and the virtual MAC): never a holder, never a claimant.
+        self.own_macs: frozenset[bytes] = frozenset()
         self.log = log
         self.probe: Probe | None = None
         self.watcher: ClaimWatcher | None = None
@@ -42,9 +43,15 @@ class ConflictGuard:
         self.stop_probe()
         devices = {a.ip: a.device or s.interface for a in s.addresses}
         try:
-            targets = [(devices.get(ip, s.interface), self.link_mac(devices.get(ip, s.interface)),
-                        ip) for ip in action.addresses]
+            # Peers' source addresses are on the router's own interface.
+            targets = [(dev, self.link_mac(dev), ip)
+                       for ip in (*action.addresses, *action.peers)
+                       for dev in (devices.get(ip, s.interface),)]
             self.probe = Probe(targets, action.window, now, self.own_macs)
+            self.log.debug("%s: probing %s for %.1f s%s", s.name,
+                           ", ".join(str(ip) for ip in action.addresses), action.window,
+                           f" (and peers {', '.join(map(str, action.peers))})"
+                           if action.peers else "")
         except OSError as exc:
             self.log.error("%s: cannot probe %s: %s", s.name,
                            ", ".join(str(ip) for ip in action.addresses), exc)

@@ -23,22 +23,64 @@ from freevrrpd.core.settings import (
 from freevrrpd.net.capture import PacketSocket
 from freevrrpd.net.frames import ETH_P_ARP, ETH_P_IPV6, garp_frame, unsolicited_na_frame, vrrp_frame
 from freevrrpd.net.netlink import Netlink
+from freevrrpd.vrid.addressbook import AddressBook
 
 
 class Effects:
-    def __init__(self, settings: RouterSettings, netlink: Netlink, sock: PacketSocket,
-                 log: logging.Logger) -> None:
+    def __init__(self, settings: RouterSettings, netlink: Netlink, log: logging.Logger,
+                 book: AddressBook) -> None:
         self.settings = settings
         self.netlink = netlink
-        self.sock = sock
         self.log = log
-        self.link_mac = netlink.link_mac(settings.interface)
+        self.book = book  # what we add is recorded there, and only that is ever removed
+        # The address owner's own addresses (RFC 5798 3): already on the interface,
+        # neither added nor removed by us, and usable as our source address.
+        self.owned: frozenset[VirtualAddress] = frozenset()
+        # The interface's socket and MAC, while it exists (``attach``).
+        self.sock: PacketSocket | None = None
+        self.link_mac = b""
         self.vmac = virtual_mac(settings.vrid, settings.family)
         self.macvlan: str | None = None
         self.src_ip: IPAddress | None = None
         self._frames: dict[Advert, bytes] = {}
         self._announce: dict[str, PacketSocket] = {}
         self.group = VRRP_GROUP_V4 if settings.family == 4 else VRRP_GROUP_V6
+
+    def attach(self, sock: PacketSocket) -> None:
+        """Send through ``sock``, on the interface as it is now (also when it was
+        created again: its MAC may differ, our virtual-MAC interface went with the
+        old one)."""
+        self.detach()
+        self.link_mac = self.netlink.link_mac(self.settings.interface)
+        self.owned = self._owned()
+        self.sock = sock
+
+    def _owned(self) -> frozenset[VirtualAddress]:
+        s = self.settings
+        if not s.owner:
+            return frozenset()
+        found = set()
+        for dev in {a.device or s.interface for a in s.addresses}:
+            present = {a.ip for a in self.netlink.addresses(dev)}
+            found |= {a for a in s.addresses if (a.device or s.interface) == dev
+                      and a.ip in present and not self.book.ours(dev, str(a.interface))}
+        return frozenset(found)
+
+    def detach(self) -> None:
+        """The interface is gone: nothing can be sent until ``attach``.  Our
+        virtual-MAC interface went with it, and the addresses on that."""
+        self.close()
+        if self.macvlan is not None:
+            self.book.removed((self.macvlan, str(a.interface)) for a in self.settings.addresses
+                              if a.device is None)
+        self.sock, self.macvlan = None, None
+        self._frames.clear()
+
+    def forget(self, device: str) -> None:
+        """A ``dev:`` device was deleted or created again: reopen its socket next time."""
+        sock = self._announce.pop(device, None)
+        if sock is not None:
+            sock.close()
 
     @property
     def advert_mac(self) -> bytes:
@@ -48,10 +90,12 @@ class Effects:
     def refresh_source(self) -> IPAddress | None:
         """Our primary address: IPv4 primary, or IPv6 link-local (RFC 5798 5.1.2.1)."""
         s = self.settings
+        # Our virtual addresses are never the source, but for the owner's own.
+        exclude = [a.ip for a in s.addresses if a not in self.owned]
         if s.family == 4:
-            ip: IPAddress | None = self.netlink.primary_ipv4(s.interface, exclude=s.ips)
+            ip: IPAddress | None = self.netlink.primary_ipv4(s.interface, exclude=exclude)
         else:
-            ip = self.netlink.link_local_ipv6(s.interface, exclude=s.ips)
+            ip = self.netlink.link_local_ipv6(s.interface, exclude=exclude)
         if ip != self.src_ip:
             self._frames.clear()
             self.src_ip = ip
@@ -71,6 +115,10 @@ class Effects:
             payload = encode(advert, self.src_ip, self.group, self.settings.checksum_pseudo_header)
             frame = vrrp_frame(self.advert_mac, self.src_ip, self.group, payload)
             self._frames[advert] = frame
+        if self.sock is None:
+            # The interface is gone (a resignation on its way out): nothing to send on.
+            self.log.debug("%s: advert not sent: no interface", self.settings.name)
+            return
         self.sock.send(frame)
 
     # ---- addresses ----------------------------------------------------------------
@@ -83,25 +131,35 @@ class Effects:
         if s.use_vmac and self.macvlan is None:
             self.macvlan = self.netlink.ensure_macvlan(s.interface, s.vrid, s.family)
             self.log.debug("%s: virtual MAC %s on %s", s.name, mac_text(self.vmac), self.macvlan)
-        todo = s.addresses if addresses is None else addresses
+        todo = [a for a in (s.addresses if addresses is None else addresses)
+                if a not in self.owned]
         for va in todo:
-            self.netlink.add_address(self._target(va), va.interface)
-        self.log.info("%s: claimed %s", s.name, ", ".join(str(a) for a in todo))
+            target = self._target(va)
+            # Recorded first: a crash right after the add still finds it.
+            self.book.added(target, str(va.interface))
+            self.netlink.add_address(target, va.interface)
+        if todo:
+            self.log.info("%s: claimed %s", s.name, ", ".join(str(a) for a in todo))
 
     def release(self, addresses: Sequence[VirtualAddress] | None = None) -> None:
         """Remove ``addresses`` (all, and the virtual MAC, when None)."""
         s = self.settings
-        todo = s.addresses if addresses is None else addresses
-        failed = []
+        todo = [a for a in (s.addresses if addresses is None else addresses)
+                if a not in self.owned]
+        failed, gone = [], []
         for va in todo:
+            target = self._target(va)
             try:
-                self.netlink.del_address(self._target(va), va.interface)
+                self.netlink.del_address(target, va.interface)
+                gone.append((target, str(va.interface)))
             except Exception as exc:  # one failure must not keep the others configured
                 failed.append(f"{va}: {exc}")
+        self.book.removed(gone)
         if addresses is None and self.macvlan is not None:
             self.netlink.delete_link(self.macvlan)
             self.macvlan = None
-        self.log.info("%s: released %s", s.name, ", ".join(str(a) for a in todo))
+        if todo:
+            self.log.info("%s: released %s", s.name, ", ".join(str(a) for a in todo))
         if failed:
             raise OSError("cannot remove " + "; ".join(failed))
 
@@ -119,7 +177,10 @@ class Effects:
         sent = 0
         for va in s.addresses if addresses is None else addresses:
             dev = va.device or s.interface
-            mac = self.advert_mac if va.device is None else self.netlink.link_mac(dev)
+            # The MAC that answers for the address: the virtual MAC, unless the
+            # address lives on another device or is the owner's own.
+            own = va.device is None and va not in self.owned
+            mac = self.advert_mac if own else self.netlink.link_mac(dev)
             sock = self._announce_socket(dev)
             if isinstance(va.ip, IPv4Address):
                 sock.send(garp_frame(mac, va.ip))

@@ -26,13 +26,16 @@ from freevrrpd.core.linkhold import FaultChange
 from freevrrpd.core.mac import mac_text
 from freevrrpd.core.router import Router
 from freevrrpd.core.settings import VRRP_PROTO, RouterSettings
-from freevrrpd.net.capture import vrrp_socket
-from freevrrpd.net.frames import parse_ip_frame
-from freevrrpd.net.netlink import Netlink
+from freevrrpd.net.capture import PacketSocket
+from freevrrpd.net.frames import ETH_HLEN, parse_ip_frame
+from freevrrpd.net.linkwatch import AddressChange, LinkIndex
+from freevrrpd.net.netlink import Netlink, NetlinkError
+from freevrrpd.vrid.addressbook import AddressBook
 from freevrrpd.vrid.commands import Call, Command, Control
 from freevrrpd.vrid.conflict import ConflictGuard
 from freevrrpd.vrid.effects import Effects
 from freevrrpd.vrid.hooks import HookResult, HookRunner, hook_env
+from freevrrpd.vrid.link import Link
 from freevrrpd.vrid.status import RouterStatus, snapshot
 from freevrrpd.vrid.wait import wait_readable
 
@@ -43,7 +46,7 @@ LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging
 
 class VridWorker(threading.Thread):
     def __init__(self, settings: RouterSettings, netlink: Netlink, log: logging.Logger,
-                 faults: Collection[str] = ()) -> None:
+                 book: AddressBook, faults: Collection[str] = ()) -> None:
         super().__init__(name=f"vrid-{settings.vrid}-{settings.interface}-v{settings.family}",
                          daemon=True)
         self.settings = settings
@@ -59,14 +62,15 @@ class VridWorker(threading.Thread):
         os.set_blocking(self._wake_w, False)
         self._pipe_lock = threading.Lock()
         self._pipe_closed = False
-        self.sock = vrrp_socket(settings.interface, settings.vrid, settings.family)
-        self.effects = Effects(settings, netlink, self.sock, log)
+        self.effects = Effects(settings, netlink, log, book)
         self.hooks = HookRunner(settings.name, settings.hook_timeout, log, self._hook_done)
-        self.guard = ConflictGuard(settings, netlink.link_mac,
-                                   {self.effects.link_mac, self.effects.vmac}, log)
+        self.guard = ConflictGuard(settings, netlink.link_mac, log)
+        # The capture socket, while the interface exists: opened on the thread.
+        self.link = Link(settings, self.effects, self.guard, log)
         self.stopped = threading.Event()
         self._retry_at: float | None = None
         self._pending_claim: bool | None = None  # True claim / False release still to do
+        self._source_failed = False
 
     # ---- called from other threads ----------------------------------------------------
     def post(self, command: Command) -> None:
@@ -152,18 +156,22 @@ class VridWorker(threading.Thread):
 
     def _run(self) -> None:
         now = time.monotonic()
-        self._do(self.router.set_source(self.effects.refresh_source(), now), now)
+        if self.link.attach():
+            self._refresh_source(now)
+        else:
+            self._do(self.router.set_fault(self.link.missing, True, now), now)
         self._do(self.router.start(now), now)
         while True:
             now = time.monotonic()
             deadlines = [d for d in (self.router.next_deadline(), self._retry_at,
                                      self.guard.deadline()) if d is not None]
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
-            ready = wait_readable([self.sock.fileno(), self._wake_r, *self.guard.filenos()],
-                                  timeout)
+            sock = self.link.sock
+            fds = [self._wake_r, *self.guard.filenos()]
+            ready = wait_readable(fds if sock is None else [sock.fileno(), *fds], timeout)
             now = time.monotonic()
-            if self.sock.fileno() in ready:
-                self._receive(now)
+            if sock is not None and sock.fileno() in ready:
+                self._receive(sock, now)
             self._guard(ready, now)
             if self._wake_r in ready and not self._commands(now):
                 break
@@ -174,11 +182,16 @@ class VridWorker(threading.Thread):
                 self._do(self.router.handle_timer(now), now)
         self._shutdown()
 
-    def _receive(self, now: float) -> None:
-        for frame in self.sock.recv_all():
+    def _receive(self, sock: PacketSocket, now: float) -> None:
+        for frame in sock.recv_all():
+            if len(frame) == ETH_HLEN:
+                # Cut to its Ethernet header by the kernel filter: it carried an
+                # 802.1Q tag, so it is another VLAN's (net.bpf.vrrp_filter).
+                self.router.frame_dropped("vlan")
+                continue
             rx = parse_ip_frame(frame)
             if rx is None or rx.proto != VRRP_PROTO:
-                self.router.malformed()
+                self.router.frame_dropped("malformed")
                 continue
             self._do(self.router.receive(rx.payload, rx.src_ip, rx.dst_ip, rx.ttl, now,
                                          rx.src_mac), now)
@@ -202,15 +215,29 @@ class VridWorker(threading.Thread):
                 return False
             if isinstance(cmd, FaultChange):
                 self._do(self.router.set_fault(cmd.reason, cmd.active, now), now)
+            elif isinstance(cmd, LinkIndex):
+                self._link_moved(cmd, now)
+            elif isinstance(cmd, AddressChange):
+                if self.link.sock is not None:
+                    self._refresh_source(now)
             elif cmd is Control.DUMP:
                 self.log.info("%s", self.describe())
             elif isinstance(cmd, Call):
                 cmd.fn(now)
 
+    def _link_moved(self, event: LinkIndex, now: float) -> None:
+        """The interface (or a ``dev:`` device) was deleted, or created again."""
+        change = self.link.moved(event.name, event.ifindex)
+        missing = self.link.missing
+        if change in ("gone", "moved"):
+            self._do(self.router.set_fault(missing, True, now), now)
+        if change in ("back", "moved"):
+            self._refresh_source(now)
+            self._do(self.router.set_fault(missing, False, now), now)
+
     def close_unstarted(self) -> None:
-        """Free the sockets of a worker whose thread never ran."""
+        """Free what a worker whose thread never ran holds."""
         self.effects.close()
-        self.sock.close()
         self._close_pipe()
         self.stopped.set()
 
@@ -223,8 +250,7 @@ class VridWorker(threading.Thread):
         if self._pending_claim is False:
             self._retry(now)
         self.hooks.close()
-        self.effects.close()
-        self.sock.close()
+        self.link.detach()
         self._close_pipe()
 
     # ---- acting -----------------------------------------------------------------------
@@ -258,8 +284,10 @@ class VridWorker(threading.Thread):
             self.log.debug("%s: announced %d address(es): %s", s.name, n, action.reason)
         elif isinstance(action, act.Transition):
             peer = "" if action.peer_priority is None else f", peer priority {action.peer_priority}"
-            self.log.info("%s: %s -> %s: %s (priority %d%s)", s.name, action.old.value,
-                          action.new.value, action.reason, action.priority, peer)
+            # Not eligible is a warning: the router cannot do its job.
+            level = logging.WARNING if action.new is State.FAULT else logging.INFO
+            self.log.log(level, "%s: %s -> %s: %s (priority %d%s)", s.name, action.old.value,
+                         action.new.value, action.reason, action.priority, peer)
         elif isinstance(action, act.RunHook):
             self._run_hook(action)
         elif isinstance(action, act.Report):
@@ -288,14 +316,22 @@ class VridWorker(threading.Thread):
             self._do([act.ClaimAddresses()], now)
         elif pending is False:
             self._do([act.ReleaseAddresses()], now)
-        if self.router.primary_ip is None:
+        if self._source_failed:
             self._refresh_source(now)
 
     def _refresh_source(self, now: float) -> None:
-        ip = self.effects.refresh_source()
+        """Read our primary address again (at start, and on the link monitor's
+        address events: no polling)."""
+        try:
+            ip = self.effects.refresh_source()
+        except NetlinkError as exc:
+            self.errors["source"] += 1
+            self.log.error("%s: cannot read the addresses of %s: %s (retrying in %.0f s)",
+                           self.settings.name, self.settings.interface, exc, RETRY)
+            self._source_failed, self._retry_at = True, now + RETRY
+            return
+        self._source_failed = False
         self._do(self.router.set_source(ip, now), now)
-        if ip is None:
-            self._retry_at = now + RETRY
 
     # ---- status ---------------------------------------------------------------------
     def describe(self) -> str:

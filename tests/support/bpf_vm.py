@@ -21,8 +21,10 @@ ALU = {0x00: operator.add, 0x10: operator.sub, 0x20: operator.mul, 0x40: operato
        0x50: operator.and_, 0x60: operator.lshift, 0x70: operator.rshift}
 
 
-def run(program: Sequence[tuple[int, int, int, int]], frame: bytes, pkttype: int = 0) -> int:
+def run(program: Sequence[tuple[int, int, int, int]], frame: bytes, pkttype: int = 0,
+        vlan: bool = False) -> int:
     """Classic BPF interpreter (the subset of linux/filter.h a socket filter may use).
+    ``vlan``: the frame came with an 802.1Q tag, which the kernel keeps aside.
     Returns the number of bytes to keep; 0 drops the frame."""
     assert 0 < len(program) <= 4096
     a = x = 0
@@ -46,9 +48,10 @@ def run(program: Sequence[tuple[int, int, int, int]], frame: bytes, pkttype: int
                 value = (frame[k] & 0x0F) * 4
             else:
                 offset = k if mode == 0x20 else x + k  # ABS or IND
-                if k >= 0x80000000:  # ancillary: only pkttype is understood here
-                    assert mode == 0x20 and k == bpf.PKTTYPE_LOAD, f"ancillary load {k:#x}"
-                    value = pkttype
+                if k >= 0x80000000:  # ancillary: pkttype and the VLAN tag are understood
+                    ancillary = {bpf.PKTTYPE_LOAD: pkttype, bpf.VLAN_PRESENT_LOAD: int(vlan)}
+                    assert mode == 0x20 and k in ancillary, f"ancillary load {k:#x}"
+                    value = ancillary[k]
                 else:
                     width = {0x00: 4, 0x08: 2, 0x10: 1}[size]
                     if offset + width > len(frame):

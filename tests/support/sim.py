@@ -49,6 +49,10 @@ class Node:
     ttl: int = 255
     mac: bytes = b"\x02\x00\x00\x00\x00\x00"
     probes: list[tuple[float, StartProbe]] = field(default_factory=list)
+    # The host's own MAC, which answers ARP/ND when it differs from what its adverts
+    # carry (FRR: adverts from the virtual MAC, answers from the NIC's MAC).
+    answer_mac: bytes | None = None
+    keeps_addresses: bool = False  # answers for the addresses in every state (FRR)
 
     @property
     def state(self) -> State:
@@ -162,12 +166,17 @@ class SimLan:
         """Who answers a probe for ``ips``: routers holding them, and foreign hosts."""
         found = {(ip, mac) for ip, mac in self.foreign.items() if ip in ips}
         for other in self.nodes.values():
-            if other is not prober and other.connected and other.holds_addresses:
-                found |= {(ip, other.mac) for ip in other.router.settings.ips if ip in ips}
+            if other is prober or not other.connected:
+                continue
+            mac = other.answer_mac or other.mac
+            if other.holds_addresses or other.keeps_addresses:
+                found |= {(ip, mac) for ip in other.router.settings.ips if ip in ips}
+            if other.ip in ips:  # a peer's own address, probed to learn its MAC
+                found.add((other.ip, mac))
         return found if prober.connected else set()
 
     def _probe_done(self, node: Node, action: StartProbe) -> None:
-        holders = self.holders(node, action.addresses)
+        holders = self.holders(node, action.addresses + action.peers)
         self._apply(node, node.router.probe_finished(self.now, holders))
 
     def _broadcast(self, node: Node, priority: int) -> None:

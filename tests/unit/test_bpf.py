@@ -158,3 +158,15 @@ def test_vrrp_filter_rejects_bad_arguments() -> None:
 def test_attach_rejects_empty_program() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock, pytest.raises(ValueError):
         bpf.attach(sock, [])
+
+
+@pytest.mark.parametrize("frame", [V4_7, V6_7], ids=["ipv4", "ipv6"])
+def test_an_advert_with_a_vlan_tag_is_cut_to_its_ethernet_header(frame: bytes) -> None:
+    """Another VLAN's advert of our VRID (tag kept aside by the kernel) reaches the
+    router only as its 14-byte Ethernet header, to be counted, never processed."""
+    family = AF4 if frame is V4_7 else AF6
+    program = bpf.vrrp_filter(7, family)
+    assert run(program, frame, PACKET_MULTICAST, vlan=True) == 14
+    assert run(program, frame, PACKET_MULTICAST) == bpf.ACCEPT_ALL
+    other = V4_8 if frame is V4_7 else V6_8  # another VRID: dropped, tag or not
+    assert run(program, other, PACKET_MULTICAST, vlan=True) == 0

@@ -26,8 +26,9 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "conf" / "freevrrpd.conf.example
 BASE = "[VRID]\nserverid = 1\ninterface = eth0\naddr = 192.0.2.1/24\n"
 
 
-def sec(vrid: int, addr: str = "192.0.2.1/24", interface: str = "eth0") -> str:
-    """A minimal four-line section."""
+def sec(vrid: int, addr: str | None = None, interface: str = "eth0") -> str:
+    """A minimal four-line section (its own address: one address, one router)."""
+    addr = addr or f"192.0.2.{vrid}/24"
     return f"[VRID]\nserverid = {vrid}\ninterface = {interface}\naddr = {addr}\n"
 
 

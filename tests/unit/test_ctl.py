@@ -6,10 +6,13 @@ by the daemon's own ``ControlServer`` with canned answers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import stat
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -23,7 +26,7 @@ import pytest
 from freevrrpd import ctl
 from freevrrpd.core.router import Router
 from freevrrpd.core.settings import RouterSettings, VirtualAddress
-from freevrrpd.daemon.control import ControlServer, request
+from freevrrpd.daemon.control import ControlError, ControlServer, request
 from freevrrpd.daemon.links import LinkStatus
 from freevrrpd.daemon.supervisor import DaemonStatus
 from freevrrpd.vrid.hooks import HookResult
@@ -31,6 +34,7 @@ from freevrrpd.vrid.status import RouterStatus, snapshot
 from tests.support.status_fields import documented, flatten, type_errors
 
 NOW = 1_767_225_600.0
+TREE = Path(__file__).resolve().parents[2]
 
 
 def vrid_doc(**over: Any) -> dict[str, Any]:
@@ -298,3 +302,134 @@ def test_the_status_types_name_exactly_the_documented_fields() -> None:
     keyed = {"vrids[].drops.<reason>", "vrids[].errors.<kind>"}
     links = {"links.<interface>", *{f"links.<interface>.{k}" for k in get_type_hints(LinkStatus)}}
     assert vrid_fields | keyed | top | links == set(docs)
+
+
+# ---- the control socket under stress (hardening) -----------------------------------------
+
+def test_idle_and_dripping_clients_do_not_hold_up_status(serve: Any) -> None:
+    """Clients that connect and send nothing, or drip bytes, each get DEADLINE seconds
+    and never block the others: a status request meanwhile is answered at once."""
+    path = serve({"status": lambda: {"ok": True, "n": 1}})
+    idle = []
+    for _ in range(20):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(path)
+        idle.append(sock)
+    dripper = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dripper.connect(path)
+    stop = threading.Event()
+
+    def drip() -> None:
+        while not stop.is_set():
+            try:
+                dripper.send(b"s")
+            except OSError:
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    try:
+        took = []
+        for _ in range(5):
+            start = time.monotonic()
+            assert request(path, "status", timeout=1.0) == {"ok": True, "n": 1}
+            took.append(time.monotonic() - start)
+        print(f"status with 20 idle clients and a dripping one: {max(took) * 1000:.1f} ms")
+    finally:
+        stop.set()
+        for sock in [*idle, dripper]:
+            sock.close()
+
+
+def test_too_many_clients_are_turned_away_not_queued(serve: Any) -> None:
+    path = serve({"status": lambda: {"ok": True}})
+    hogs = []
+    for _ in range(80):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(path)
+        hogs.append(sock)
+    try:
+        time.sleep(0.2)
+        closed = 0
+        for sock in hogs:
+            sock.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                closed += sock.recv(1) == b""
+        assert closed >= 80 - 64  # over the cap: closed at once
+    finally:
+        for sock in hogs:
+            sock.close()
+
+
+def test_a_request_too_long_is_answered_and_closed(serve: Any) -> None:
+    path = serve({"status": lambda: {"ok": True}})
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        sock.connect(path)
+        sock.sendall(b"x" * 5000)
+        answer = json.loads(sock.recv(65536))
+    assert answer["ok"] is False and "unknown command" in answer["error"]
+
+
+def test_a_failing_handler_still_answers(serve: Any) -> None:
+    def broken() -> dict[str, Any]:
+        raise ValueError("Exceeds the limit (4300 digits) for integer string conversion")
+
+    path = serve({"reload": broken})
+    answer = request(path, "reload")
+    assert answer["ok"] is False and "4300 digits" in answer["error"]
+
+
+def test_a_second_daemon_never_takes_over_a_live_control_socket(serve: Any) -> None:
+    path = serve({"status": lambda: {"ok": True}})
+    with pytest.raises(ControlError, match="control socket of a running freevrrpd"):
+        ControlServer(path, {})
+    assert request(path, "status") == {"ok": True}  # the first one still answers
+
+
+def test_a_stale_control_socket_is_replaced(tmp_path: Path) -> None:
+    path = str(tmp_path / "stale.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
+        dead.bind(path)  # a file nobody listens on: a crashed daemon's
+    server = ControlServer(path, {"status": lambda: {"ok": True}})
+    server.start()
+    try:
+        assert request(path, "status") == {"ok": True}
+    finally:
+        server.close()
+
+
+def test_output_into_a_closed_pipe_is_no_traceback(tmp_path: Path) -> None:
+    """``freevrrpctl status --json | true``: the reader is gone before we write."""
+    (tmp_path / "doc.json").write_text(json.dumps(status_doc(*[vrid_doc(vrid=n)
+                                                                 for n in range(1, 200)])))
+    script = ("import socket, sys, os\n"
+              f"s = socket.socket(socket.AF_UNIX); s.bind({str(tmp_path / 'c.sock')!r});"
+              " s.listen(1)\n"
+              "print('ready', flush=True)\n"
+              "c, _ = s.accept(); c.recv(100)\n"
+              f"c.sendall(open({str(tmp_path / 'doc.json')!r}, 'rb').read()); c.close()\n")
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        shell = (f"{sys.executable} -m freevrrpd.ctl -s {tmp_path / 'c.sock'} status --json "
+                 "| true; echo \"status ${PIPESTATUS[0]}\" >&2")
+        done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True,
+                              timeout=30, env={**os.environ, "PYTHONPATH": str(TREE)})
+    finally:
+        server.kill()
+        server.wait()
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
+    assert "status 141" in done.stderr, done.stderr  # as a writer killed by SIGPIPE
+
+
+def test_freevrrpd_t_into_head_is_no_traceback(tmp_path: Path) -> None:
+    conf = tmp_path / "many.conf"
+    conf.write_text("".join(f"[VRID]\nserverid = {n}\ninterface = eth0\n"
+                            f"addr = 198.51.100.{n}/24\n" for n in range(1, 250)))
+    shell = (f"{sys.executable} -m freevrrpd -t -f {conf} | head -1 >/dev/null; "
+             "echo \"status ${PIPESTATUS[0]}\" >&2")
+    done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(TREE)})
+    assert "Traceback" not in done.stderr and "status 141" in done.stderr, done.stderr

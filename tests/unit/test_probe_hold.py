@@ -89,7 +89,7 @@ def test_an_unknown_holder_is_judged_only_after_its_adverts_had_time_to_arrive()
     src = ip_address("192.0.2.9")
     advert = encode(Router(r.settings, src).build_advert(200), src, VRRP_GROUP_V4)
     r.receive(advert, src, VRRP_GROUP_V4, 255, 1.3, src_mac=peer)
-    assert r.peer_macs == {peer}
+    assert peer in r.peer_macs
     r.handle_timer(1.2 + settle_time(0.1))
     assert r.state is State.BACKUP and not r.held and r.conflicts == 0
 
@@ -151,3 +151,42 @@ def test_no_probe_for_the_owner_or_with_conflictcheck_off() -> None:
     lan.run_for(5)
     assert owner.probes == [] and off.probes == []
     assert owner.state is State.MASTER and not off.router.faults
+
+
+def test_a_peer_answering_from_its_own_mac_is_no_conflict() -> None:
+    """FRR's habit: the backup's host keeps the address and answers ARP from its NIC's
+    MAC while its adverts come from the virtual MAC.  Probing the peer's source
+    address too shows that MAC belongs to a router of this VRID."""
+    lan = SimLan()
+    peer = lan.add("frr", "192.0.2.2", priority=100, **V3)
+    peer.answer_mac, peer.keeps_addresses = bytes.fromhex("02bb00000002"), True
+    lan.start("frr")
+    lan.run_for(5)
+    a = lan.add("a", "192.0.2.1", priority=200, **V3)
+    lan.start("a")
+    lan.run_for(5)
+    assert lan.masters() == ["a"] and a.router.conflicts == 0
+    assert a.probes[0][1].peers == (peer.ip,)
+    assert peer.answer_mac in a.router.peer_macs
+
+
+def test_a_conflict_ends_at_once_when_its_holder_turns_out_to_be_a_peer() -> None:
+    """We are in conflict with a host that answers for the address; when that host's
+    VRRP daemon starts, its first advert makes us probe again at once (not after
+    RECHECK_CONFLICT), the holder is recognised as a router of the VRID, and we
+    become master."""
+    lan = SimLan()
+    a = lan.add("a", "192.0.2.1", priority=200, **V3)
+    frr = lan.add("frr", "192.0.2.2", priority=100, **V3)
+    frr.answer_mac, frr.keeps_addresses = bytes.fromhex("02bb00000002"), True
+    lan.start("a")
+    lan.run_for(3)
+    assert a.state is State.FAULT and a.router.faults == {CONFLICT}
+    started = lan.now
+    lan.start("frr")
+    lan.run_for(5)
+    assert lan.masters() == ["a"]
+    over = [r for r in a.reports if "conflict over" in r.message]
+    assert over
+    (t_clear,) = [t for t, tr in a.transitions if tr.old is State.FAULT]
+    assert t_clear - started < RECHECK_CONFLICT / 2

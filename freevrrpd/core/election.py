@@ -1,0 +1,203 @@
+"""The election of RFC 5798 section 6.4 (RFC 3768 section 6.4), free of I/O.
+
+The states and their timers, what a backup and a master do with an accepted
+advert, and the transitions between states, each checked against the table in
+``states``.  ``Router`` (router.py) builds on it with what surrounds the
+election: faults, the source address, the probe-before-claim hold, reloads.
+"""
+
+from __future__ import annotations
+
+from freevrrpd.core import states
+from freevrrpd.core.actions import (
+    Action,
+    ClaimAddresses,
+    ReleaseAddresses,
+    RunHook,
+    SendAdvert,
+    State,
+    Transition,
+)
+from freevrrpd.core.announce import AnnounceSchedule
+from freevrrpd.core.packet import Advert
+from freevrrpd.core.settings import IPAddress, RouterSettings
+from freevrrpd.core.timing import master_down_interval, skew_time
+
+
+class Election:
+    def __init__(self, settings: RouterSettings, primary_ip: IPAddress | None) -> None:
+        self.settings = settings
+        # Our address on the interface: the source of our adverts and the tie-breaker
+        # between equal priorities (RFC 5798 6.4.3: the higher primary address wins).
+        self.primary_ip = primary_ip
+        self.priority = settings.priority
+        self.state = State.INITIALIZE
+        # RFC 5798 6.1: a v3 backup learns Master_Adver_Interval from the master.
+        self.master_adver_int_cs = settings.advert_int_cs
+        self.master_ip: IPAddress | None = None
+        self.master_priority: int | None = None
+        self.adver_timer: float | None = None
+        self.master_down_timer: float | None = None
+        self.preempt_timer: float | None = None
+        self.announcements = AnnounceSchedule()
+        self.sent = 0
+        self.transitions = 0
+        self.last_transition: Transition | None = None
+        self.last_transition_at: float | None = None
+
+    @property
+    def skew_time(self) -> float:
+        return skew_time(self.settings.version, self.priority, self.master_adver_int_cs)
+
+    @property
+    def master_down_interval(self) -> float:
+        return master_down_interval(self.settings.version, self.priority, self.master_adver_int_cs)
+
+    @property
+    def held(self) -> bool:
+        """Whether a backup's timers wait (the probe before claiming, in Router)."""
+        return False
+
+    def _entered_backup(self, now: float) -> None:
+        """Called on every entry into Backup from Initialize."""
+
+    def handle_timer(self, now: float) -> list[Action]:
+        return self._election_timers(now)
+
+    def _election_timers(self, now: float) -> list[Action]:
+        actions: list[Action] = []
+        if self.state is State.MASTER and self.adver_timer is not None and now >= self.adver_timer:
+            # RFC 5798 6.4.3: Adver_Timer fires -> send an advert, restart the timer.
+            actions.append(SendAdvert(self.priority))
+            self.sent += 1
+            self.adver_timer = now + self.settings.advert_int
+        if self.state is State.BACKUP and not self.held:
+            if self.master_down_timer is not None and now >= self.master_down_timer:
+                # RFC 5798 6.4.2: Master_Down_Timer fires -> become master.
+                peer = self.master_priority
+                why = (f"master resigned (priority 0), waited Skew_Time {self.skew_time:.3f} s"
+                       if peer == 0 else
+                       f"no advert from master for {self.master_down_interval:.3f} s"
+                       " (Master_Down_Interval)")
+                actions += self._to_master(now, why, peer)
+            elif self.preempt_timer is not None and now >= self.preempt_timer:
+                actions += self._to_master(
+                    now, f"preempting lower-priority master {self.master_ip}"
+                    f" after preemptdelay {self.settings.preempt_delay:g} s", self.master_priority)
+        return actions
+
+    # ---- per-state receive --------------------------------------------------------
+    def _backup_receive(self, adv: Advert, src: IPAddress, now: float) -> list[Action]:
+        s = self.settings
+        if adv.priority == 0:
+            # RFC 5798 6.4.2: the master resigned; take over after Skew_Time only.
+            self.master_down_timer = now + self.skew_time
+            self.preempt_timer = None
+            self.master_ip, self.master_priority = None, 0
+            return []
+        lower = adv.priority < self.priority
+        if lower and s.preempt and s.preempt_delay <= 0:
+            # RFC 5798 6.4.2: preempting, discard the advert and let Master_Down fire.
+            return []
+        if s.version == 3:
+            self.master_adver_int_cs = adv.interval_cs
+        self.master_down_timer = now + self.master_down_interval
+        self.master_ip, self.master_priority = src, adv.priority
+        if lower and s.preempt:
+            # preemptdelay: follow the lower master until the delay has passed once.
+            if self.preempt_timer is None:
+                self.preempt_timer = now + s.preempt_delay
+        else:
+            self.preempt_timer = None
+        return []
+
+    def _master_receive(self, adv: Advert, src: IPAddress, now: float) -> list[Action]:
+        if adv.priority == 0:
+            # RFC 5798 6.4.3: answer a resigning peer at once, so nobody waits.  A
+            # peer resigning while we are master was master too (a healed split
+            # brain): hosts may hold its MAC for our addresses, so re-announce.
+            self.adver_timer = now
+            return self.handle_timer(now) + self._split_brain_announce(now, src, 0)
+        ours = (self.priority, int(self.primary_ip) if self.primary_ip is not None else 0)
+        theirs = (adv.priority, int(src))
+        if theirs > ours:
+            # RFC 5798 6.4.3: a higher priority, or equal priority and a higher
+            # primary address (compared as numbers), wins.
+            if self.settings.version == 3:
+                self.master_adver_int_cs = adv.interval_cs
+            self.master_ip, self.master_priority = src, adv.priority
+            why = (f"higher priority master {src} (priority {adv.priority})"
+                   if adv.priority > self.priority
+                   else f"equal priority {adv.priority}, master {src} has the higher address")
+            # Two masters (a healed partition, or a preemption): resign with
+            # priority 0 so the winner learns it and re-announces the addresses.
+            self.sent += 1
+            return [SendAdvert(0)] + self._to_backup(now, why, adv.priority)
+        # A lower master is still talking: a split brain has healed.  Assert
+        # ourselves at once and re-announce so stale ARP caches are fixed.
+        self.sent += 1
+        self.adver_timer = now + self.settings.advert_int
+        return [SendAdvert(self.priority)] + self._split_brain_announce(now, src, adv.priority)
+
+    def _split_brain_announce(self, now: float, peer: IPAddress, priority: int) -> list[Action]:
+        return self.announcements.split_brain(self.settings, now, self.master_down_interval,
+                                              f"split brain with {peer} (priority {priority})")
+
+    # ---- transitions ------------------------------------------------------------
+    def _to_master(self, now: float, why: str, peer: int | None = None) -> list[Action]:
+        self.master_down_timer = None
+        self.preempt_timer = None
+        self.master_ip, self.master_priority = self.primary_ip, self.priority
+        self.master_adver_int_cs = self.settings.advert_int_cs
+        # RFC 5798 6.4.1/6.4.2: send an advert, announce every address, start
+        # Adver_Timer.  The advert goes first: it silences the other backups
+        # while the addresses are being installed.
+        actions: list[Action] = [SendAdvert(self.priority), ClaimAddresses()]
+        self.sent += 1
+        self.adver_timer = now + self.settings.advert_int
+        actions += self._transition(now, State.MASTER, why, peer)
+        return actions + self.announcements.became_master(self.settings, now)
+
+    def _to_backup(self, now: float, why: str, peer: int | None) -> list[Action]:
+        old = self.state
+        actions: list[Action] = []
+        if old is State.MASTER:
+            actions.append(ReleaseAddresses())
+        self.adver_timer = None
+        self.announcements.cancel()
+        self.preempt_timer = None
+        if old is not State.MASTER:
+            self.master_adver_int_cs = self.settings.advert_int_cs
+            self.master_ip, self.master_priority = None, None
+        self.master_down_timer = now + self.master_down_interval
+        actions += self._transition(now, State.BACKUP, why, peer)
+        if old is State.INITIALIZE:
+            self._entered_backup(now)
+        return actions
+
+    def _to_fault(self, now: float, why: str) -> list[Action]:
+        actions: list[Action] = []
+        if self.state is State.MASTER:
+            # Resign so backups take over after Skew_Time (RFC 5798 6.4.3 Shutdown).
+            actions += [SendAdvert(0), ReleaseAddresses()]
+            self.sent += 1
+        self._clear_timers()
+        return actions + self._transition(now, State.FAULT, why, None)
+
+    def _clear_timers(self) -> None:
+        self.adver_timer = self.master_down_timer = self.preempt_timer = None
+        self.announcements.cancel()
+        self.master_ip, self.master_priority = None, None
+
+    def _transition(self, now: float, new: State, why: str, peer: int | None,
+                    hook: bool = True) -> list[Action]:
+        old = self.state
+        states.check(old, new)
+        self.state = new
+        t = Transition(old, new, why, self.priority, peer)
+        self.transitions += 1
+        self.last_transition, self.last_transition_at = t, now
+        actions: list[Action] = [t]
+        if hook:
+            actions.append(RunHook(new, old, self.priority))
+        return actions
