@@ -15,7 +15,7 @@
 #
 # Why a virtual environment: Debian's python3 refuses system-wide pip installs
 # (PEP 668, "externally managed"), and a venv pins freevrrpd's dependencies
-# (pyroute2, python-daemon, PyYAML) apart from the distribution's packages.
+# (pyroute2, PyYAML, prometheus-client) apart from the distribution's packages.
 # PYTHON must be the system interpreter, not one under /home or /root: the
 # systemd unit runs with ProtectHome=yes, which hides those.
 #
