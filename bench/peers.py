@@ -105,7 +105,8 @@ def start(impl: str, host: Host, vrs: Sequence[VirtualRouter]) -> Running:
     """Launch ``impl`` in ``host`` with the virtual routers ``vrs``."""
     if impl == "freevrrpd":
         conf = freevrrpd_conf(vrs)
-        argv = [*host.site.daemon_command, "-F", "-f", "{conf}", "-p", "{pidfile}"]
+        argv = [*host.site.daemon_command, "-F", "-f", "{conf}", "-p", "{pidfile}", "-s",
+                "{socket}"]
         launched = time.time()
         daemon = host.start_daemon(conf, argv=argv)
         return Running(impl, host, launched, daemon.proc, daemon.log_path)
