@@ -33,6 +33,37 @@ class SendAdvert:
 
 
 @dataclass(frozen=True)
+class Advertise:
+    """From now on, send an advert with this priority every advert interval (the
+    periodic adverts of a master, RFC 5798 6.4.3, handed to a shared transmitter)."""
+
+    priority: int
+
+
+@dataclass(frozen=True)
+class Silence:
+    """Stop the periodic adverts of ``Advertise`` (before a resignation, or a change)."""
+
+
+@dataclass(frozen=True)
+class ExpectRepeats:
+    """The advert just accepted from the current master (``payload`` from ``src``,
+    Ethernet source ``mac``, to ``dst``) would, arriving again unchanged, only
+    restart the Master_Down_Timer (RFC 5798 6.4.2): repeats of it may be counted
+    elsewhere and reported with ``Router.repeats_arrived`` instead of one by one."""
+
+    src: IPAddress
+    mac: bytes
+    dst: IPAddress
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class StopRepeats:
+    """Every advert must reach ``Router.receive`` again."""
+
+
+@dataclass(frozen=True)
 class ClaimAddresses:
     """Install the virtual addresses (and the virtual MAC when in use)."""
 
@@ -93,5 +124,5 @@ class StartProbe:
     peers: tuple[IPAddress, ...] = ()
 
 
-Action = (SendAdvert | ClaimAddresses | ReleaseAddresses | Announce | RunHook | Transition
-          | Report | StartProbe)
+Action = (SendAdvert | Advertise | Silence | ExpectRepeats | StopRepeats | ClaimAddresses
+          | ReleaseAddresses | Announce | RunHook | Transition | Report | StartProbe)

@@ -11,10 +11,12 @@ from __future__ import annotations
 from freevrrpd.core import states
 from freevrrpd.core.actions import (
     Action,
+    Advertise,
     ClaimAddresses,
     ReleaseAddresses,
     RunHook,
     SendAdvert,
+    Silence,
     State,
     Transition,
 )
@@ -25,8 +27,13 @@ from freevrrpd.core.timing import master_down_interval, skew_time
 
 
 class Election:
-    def __init__(self, settings: RouterSettings, primary_ip: IPAddress | None) -> None:
+    def __init__(self, settings: RouterSettings, primary_ip: IPAddress | None,
+                 handoff: bool = False) -> None:
         self.settings = settings
+        # Periodic adverts handed to a shared transmitter (Advertise / Silence)
+        # instead of one SendAdvert per Adver_Timer expiry: the router's thread
+        # then does not wake for each of them.
+        self.handoff = handoff
         # Our address on the interface: the source of our adverts and the tie-breaker
         # between equal priorities (RFC 5798 6.4.3: the higher primary address wins).
         self.primary_ip = primary_ip
@@ -68,9 +75,7 @@ class Election:
         actions: list[Action] = []
         if self.state is State.MASTER and self.adver_timer is not None and now >= self.adver_timer:
             # RFC 5798 6.4.3: Adver_Timer fires -> send an advert, restart the timer.
-            actions.append(SendAdvert(self.priority))
-            self.sent += 1
-            self.adver_timer = now + self.settings.advert_int
+            actions += self._advert_now(now)
         if self.state is State.BACKUP and not self.held:
             if self.master_down_timer is not None and now >= self.master_down_timer:
                 # RFC 5798 6.4.2: Master_Down_Timer fires -> become master.
@@ -116,8 +121,7 @@ class Election:
             # RFC 5798 6.4.3: answer a resigning peer at once, so nobody waits.  A
             # peer resigning while we are master was master too (a healed split
             # brain): hosts may hold its MAC for our addresses, so re-announce.
-            self.adver_timer = now
-            return self.handle_timer(now) + self._split_brain_announce(now, src, 0)
+            return self._advert_now(now) + self._split_brain_announce(now, src, 0)
         ours = (self.priority, int(self.primary_ip) if self.primary_ip is not None else 0)
         theirs = (adv.priority, int(src))
         if theirs > ours:
@@ -131,13 +135,32 @@ class Election:
                    else f"equal priority {adv.priority}, master {src} has the higher address")
             # Two masters (a healed partition, or a preemption): resign with
             # priority 0 so the winner learns it and re-announces the addresses.
-            self.sent += 1
-            return [SendAdvert(0)] + self._to_backup(now, why, adv.priority)
+            return self._resign() + self._to_backup(now, why, adv.priority)
         # A lower master is still talking: a split brain has healed.  Assert
         # ourselves at once and re-announce so stale ARP caches are fixed.
+        return self._advert_now(now) + self._split_brain_announce(now, src, adv.priority)
+
+    # ---- our adverts --------------------------------------------------------------
+    def _advert_now(self, now: float) -> list[Action]:
+        """An advert at once, and Adver_Timer restarted (RFC 5798 6.4.3)."""
         self.sent += 1
+        if not self.handoff:
+            self.adver_timer = now + self.settings.advert_int
+        return [SendAdvert(self.priority)]
+
+    def _start_adverts(self, now: float) -> list[Action]:
+        """The periodic adverts from now on: the Adver_Timer, or the transmitter."""
+        if self.handoff:
+            return [Advertise(self.priority)]
         self.adver_timer = now + self.settings.advert_int
-        return [SendAdvert(self.priority)] + self._split_brain_announce(now, src, adv.priority)
+        return []
+
+    def _resign(self) -> list[Action]:
+        """RFC 5798 6.4.3: priority 0, so a backup takes over after Skew_Time; the
+        periodic adverts stop first."""
+        self.sent += 1
+        self.adver_timer = None
+        return [Silence(), SendAdvert(0)] if self.handoff else [SendAdvert(0)]
 
     def _split_brain_announce(self, now: float, peer: IPAddress, priority: int) -> list[Action]:
         return self.announcements.split_brain(self.settings, now, self.master_down_interval,
@@ -152,9 +175,7 @@ class Election:
         # RFC 5798 6.4.1/6.4.2: send an advert, announce every address, start
         # Adver_Timer.  The advert goes first: it silences the other backups
         # while the addresses are being installed.
-        actions: list[Action] = [SendAdvert(self.priority), ClaimAddresses()]
-        self.sent += 1
-        self.adver_timer = now + self.settings.advert_int
+        actions = self._advert_now(now) + self._start_adverts(now) + [ClaimAddresses()]
         actions += self._transition(now, State.MASTER, why, peer)
         return actions + self.announcements.became_master(self.settings, now)
 
@@ -179,8 +200,7 @@ class Election:
         actions: list[Action] = []
         if self.state is State.MASTER:
             # Resign so backups take over after Skew_Time (RFC 5798 6.4.3 Shutdown).
-            actions += [SendAdvert(0), ReleaseAddresses()]
-            self.sent += 1
+            actions += self._resign() + [ReleaseAddresses()]
         self._clear_timers()
         return actions + self._transition(now, State.FAULT, why, None)
 

@@ -19,11 +19,12 @@ from collections.abc import Collection
 
 from freevrrpd.core.actions import (
     Action,
+    ExpectRepeats,
     ReleaseAddresses,
     Report,
-    SendAdvert,
     StartProbe,
     State,
+    StopRepeats,
 )
 from freevrrpd.core.changes import Change, advert_of, diff
 from freevrrpd.core.election import Election
@@ -38,8 +39,13 @@ class Router(Election):
     """One virtual router: feed it time, packets and faults; it answers with actions."""
 
     def __init__(self, settings: RouterSettings, primary_ip: IPAddress | None = None,
-                 faults: Collection[str] = ()) -> None:
-        super().__init__(settings, primary_ip)
+                 faults: Collection[str] = (), handoff: bool = False,
+                 repeats: bool = False) -> None:
+        """``handoff``: periodic adverts through ``Advertise``; ``repeats``: say with
+        ``ExpectRepeats`` which adverts need not reach ``receive`` one by one."""
+        super().__init__(settings, primary_ip, handoff)
+        self.repeats = repeats
+        self.expecting: ExpectRepeats | None = None
         self.faults: set[str] = set(faults)  # reasons for not being eligible
         self.check = ConflictCheck()
         self.validator = Validator(settings)
@@ -113,8 +119,7 @@ class Router(Election):
         actions: list[Action] = []
         old = self.state
         if old is State.MASTER:
-            actions += [SendAdvert(0), ReleaseAddresses()]
-            self.sent += 1
+            actions += self._resign() + [ReleaseAddresses()]
         self._clear_timers()
         if old is not State.STOPPED:
             actions += self._transition(now, State.STOPPED, "shutdown", None)
@@ -171,8 +176,7 @@ class Router(Election):
             self.preempt_timer = None
         if self.state is State.MASTER:
             if change.advert_changed:
-                self.adver_timer = now
-                return self.handle_timer(now)
+                return self._advert_now(now) + self._start_adverts(now)
             return []
         if self.state is State.BACKUP and settings.owner:
             return self._to_master(now, "became address owner (priority 255) on reload")
@@ -201,9 +205,43 @@ class Router(Election):
         self.received += 1
         if self.state is State.BACKUP:
             actions += self._backup_receive(advert, src, now)
+            if self.repeats:
+                actions += self._expect(advert, src, dst, src_mac, payload)
         elif self.state is State.MASTER:
             actions += self._master_receive(advert, src, now)
         return actions
+
+    # ---- repeats of the master's advert (RFC 5798 6.4.2) ---------------------------
+    def repeats_arrived(self, last_at: float, count: int) -> list[Action]:
+        """``count`` repeats of the advert of ``ExpectRepeats`` arrived, the last at
+        ``last_at``: the same as receiving each of them."""
+        if self.expecting is None or self.state is not State.BACKUP or count <= 0:
+            return []
+        self.received += count
+        self.validated += count
+        self.master_down_timer = last_at + self.master_down_interval
+        return []
+
+    def _expect(self, adv: Advert, src: IPAddress, dst: IPAddress, mac: bytes | None,
+                payload: bytes) -> list[Action]:
+        s = self.settings
+        # What only restarts the timer: not a resignation, not a lower master that
+        # we preempt at once (its adverts are discarded).
+        plain = (adv.priority != 0 and mac is not None and self.master_ip == src
+                 and not (adv.priority < self.priority and s.preempt and s.preempt_delay <= 0))
+        want = ExpectRepeats(src, mac, dst, payload) if plain and mac is not None else None
+        if want == self.expecting:
+            return []
+        self.expecting = want
+        return [StopRepeats() if want is None else want]
+
+    def _transition(self, now: float, new: State, why: str, peer: int | None,
+                    hook: bool = True) -> list[Action]:
+        actions: list[Action] = []
+        if self.expecting is not None and new is not State.BACKUP:
+            self.expecting = None
+            actions.append(StopRepeats())
+        return actions + super()._transition(now, new, why, peer, hook)
 
     # ---- the conflict check (``probing``) -----------------------------------------
     def probe_finished(self, now: float, holders: Collection[Holder] | None) -> list[Action]:

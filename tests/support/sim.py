@@ -18,11 +18,13 @@ from ipaddress import ip_address
 
 from freevrrpd.core.actions import (
     Action,
+    Advertise,
     Announce,
     ClaimAddresses,
     ReleaseAddresses,
     Report,
     SendAdvert,
+    Silence,
     StartProbe,
     State,
     Transition,
@@ -53,6 +55,9 @@ class Node:
     # carry (FRR: adverts from the virtual MAC, answers from the NIC's MAC).
     answer_mac: bytes | None = None
     keeps_addresses: bool = False  # answers for the addresses in every state (FRR)
+    periodic: int | None = None  # the priority the simulated transmitter sends with
+    periodic_sent: int = 0
+    _periodic_gen: int = 0
 
     @property
     def state(self) -> State:
@@ -74,7 +79,9 @@ class SimLan:
         # Hosts that are not VRRP routers but hold an address: address -> their MAC.
         self.foreign: dict[IPAddress, bytes] = {}
 
-    def add(self, name: str, ip: str, **settings: object) -> Node:
+    def add(self, name: str, ip: str, handoff: bool = False, **settings: object) -> Node:
+        """A router; ``handoff``: its periodic adverts go through a simulated shared
+        transmitter (Advertise / Silence), as in the daemon."""
         fields: dict[str, object] = {
             "vrid": 1, "interface": "eth0",
             "addresses": (),
@@ -89,7 +96,8 @@ class SimLan:
         fields.setdefault("family", addr.version)
         fields.setdefault("conflict_check", False)
         mac = bytes((2, 0, 0, 0, 0, len(self.nodes) + 1))
-        node = Node(name, Router(RouterSettings(**fields), addr), mac=mac)  # type: ignore[arg-type]
+        router = Router(RouterSettings(**fields), addr, handoff=handoff)  # type: ignore[arg-type]
+        node = Node(name, router, mac=mac)
         self.nodes[name] = node
         return node
 
@@ -156,11 +164,30 @@ class SimLan:
                 node.announces.append(self.now)
             elif isinstance(action, Report):
                 node.reports.append(action)
+            elif isinstance(action, Advertise):
+                node.periodic = action.priority
+                node._periodic_gen += 1
+                self._tick(node, node._periodic_gen, self.now + node.router.settings.advert_int)
+            elif isinstance(action, Silence):
+                node.periodic = None
+                node._periodic_gen += 1
             elif isinstance(action, StartProbe):
                 node.probes.append((self.now, action))
                 end = self.now + action.window
                 heapq.heappush(self._events, (end, next(self._seq),
                                               lambda n=node, a=action: self._probe_done(n, a)))
+
+    def _tick(self, node: Node, gen: int, at: float) -> None:
+        """The shared transmitter: one advert per interval while Advertise holds."""
+        def fire() -> None:
+            if node._periodic_gen != gen or node.periodic is None:
+                return
+            node.sent.append((self.now, node.periodic))
+            node.periodic_sent += 1
+            if node.connected:
+                self._broadcast(node, node.periodic)
+            self._tick(node, gen, self.now + node.router.settings.advert_int)
+        heapq.heappush(self._events, (at, next(self._seq), fire))
 
     def holders(self, prober: Node, ips: tuple[IPAddress, ...]) -> set[tuple[IPAddress, bytes]]:
         """Who answers a probe for ``ips``: routers holding them, and foreign hosts."""

@@ -424,11 +424,12 @@ def test_output_into_a_closed_pipe_is_no_traceback(tmp_path: Path) -> None:
     assert "status 141" in done.stderr, done.stderr  # as a writer killed by SIGPIPE
 
 
-def test_freevrrpd_t_into_head_is_no_traceback(tmp_path: Path) -> None:
+def test_freevrrpd_t_into_a_closed_pipe_is_no_traceback(tmp_path: Path) -> None:
     conf = tmp_path / "many.conf"
     conf.write_text("".join(f"[VRID]\nserverid = {n}\ninterface = eth0\n"
                             f"addr = 198.51.100.{n}/24\n" for n in range(1, 250)))
-    shell = (f"{sys.executable} -m freevrrpd -t -f {conf} | head -1 >/dev/null; "
+    # `true` is gone long before the interpreter has started: the first write fails.
+    shell = (f"{sys.executable} -m freevrrpd -t -f {conf} | true; "
              "echo \"status ${PIPESTATUS[0]}\" >&2")
     done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(TREE)})
