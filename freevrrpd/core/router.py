@@ -174,13 +174,17 @@ class Router(Election):
         self.validator = Validator(settings, self.validator)
         if not settings.preempt or settings.preempt_delay <= 0:
             self.preempt_timer = None
+        # What a repeat of the master's advert means depends on our settings
+        # (priority, preemption): every advert must be seen again.
+        actions = self._forget_repeats()
         if self.state is State.MASTER:
             if change.advert_changed:
-                return self._advert_now(now) + self._start_adverts(now)
-            return []
+                return actions + self._advert_now(now) + self._start_adverts(now)
+            return actions
         if self.state is State.BACKUP and settings.owner:
-            return self._to_master(now, "became address owner (priority 255) on reload")
-        return []
+            return actions + self._to_master(now, "became address owner (priority 255) on "
+                                                  "reload")
+        return actions
 
     def handle_timer(self, now: float) -> list[Action]:
         actions = self._probe_timer(now)
@@ -222,6 +226,12 @@ class Router(Election):
         self.master_down_timer = last_at + self.master_down_interval
         return []
 
+    def _forget_repeats(self) -> list[Action]:
+        if self.expecting is None:
+            return []
+        self.expecting = None
+        return [StopRepeats()]
+
     def _expect(self, adv: Advert, src: IPAddress, dst: IPAddress, mac: bytes | None,
                 payload: bytes) -> list[Action]:
         s = self.settings
@@ -237,10 +247,7 @@ class Router(Election):
 
     def _transition(self, now: float, new: State, why: str, peer: int | None,
                     hook: bool = True) -> list[Action]:
-        actions: list[Action] = []
-        if self.expecting is not None and new is not State.BACKUP:
-            self.expecting = None
-            actions.append(StopRepeats())
+        actions = self._forget_repeats() if new is not State.BACKUP else []
         return actions + super()._transition(now, new, why, peer, hook)
 
     # ---- the conflict check (``probing``) -----------------------------------------

@@ -28,7 +28,9 @@ from freevrrpd.daemon.links import LinkMonitor, LinkStatus
 from freevrrpd.net.netlink import Netlink, NetlinkError
 from freevrrpd.vrid.addressbook import AddressBook
 from freevrrpd.vrid.commands import Command, Control
+from freevrrpd.vrid.repeats import RepeatsTap
 from freevrrpd.vrid.status import RouterStatus
+from freevrrpd.vrid.transmitter import Transmitter
 from freevrrpd.vrid.worker import VridWorker
 
 log = logging.getLogger("freevrrpd")
@@ -81,6 +83,10 @@ class Supervisor:
         self.netlink = netlink
         self.config_path = config_path
         self.book = book if book is not None else AddressBook(None)
+        # Shared by every router: the periodic adverts of the masters, and the
+        # repeats of their masters' adverts that backups need not see one by one.
+        self.transmitter = Transmitter(log)
+        self.tap = RepeatsTap(log)
         self.workers: list[VridWorker] = []
         self.monitor: LinkMonitor | None = None
         self.lock = threading.RLock()
@@ -90,6 +96,8 @@ class Supervisor:
     # ---- life cycle ------------------------------------------------------------------
     def start(self) -> None:
         with self.lock:
+            self.transmitter.start()
+            self.tap.start()
             self._cleanup_unconfigured()
             fresh = self._start_routers(self.routers)
         log.info("freevrrpd %s started: %d virtual router(s): %s", __version__,
@@ -134,7 +142,8 @@ class Supervisor:
         for line in self.netlink.cleanup_stale(s.interface, s.vrid, s.family, vips):
             log.warning("%s: cleaned up after an earlier run: %s", s.name, line)
         self.book.removed((dev, str(iface)) for dev, iface in vips)
-        worker = VridWorker(s, self.netlink, log, self.book, faults)
+        worker = VridWorker(s, self.netlink, log, self.book, faults, self.transmitter,
+                            self.tap)
         self.workers.append(worker)
         return worker
 
@@ -164,6 +173,8 @@ class Supervisor:
             if self.monitor is not None:
                 self.monitor.stop()
                 self.monitor = None
+            self.transmitter.stop()
+            self.tap.stop()
 
     # ---- status ----------------------------------------------------------------------
     def dump(self) -> None:

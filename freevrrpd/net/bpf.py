@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import socket
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
 from freevrrpd.core.settings import VRRP_PROTO, IPAddress
 from freevrrpd.net.frames import ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMPV6
@@ -61,6 +62,7 @@ ACCEPT_ALL = 0x40000  # snap length: the whole frame (larger than any Ethernet f
 
 ETH_TYPE_OFFSET = 12
 IPV4_OFFSET = 14
+IPV6_OFFSET = 14
 IPV6_NEXT_HEADER = 14 + 6
 IPV6_PAYLOAD = 14 + 40
 
@@ -110,11 +112,29 @@ def _ethertype(prog: _Program, ethertype: int) -> None:
     prog.jump(JEQ_K, ethertype, 0, "drop")
 
 
-def vrrp_filter(vrid: int, family: int) -> list[Instruction]:
+@dataclass(frozen=True)
+class Repeat:
+    """An advert a backup has accepted and need not see again unchanged: the frame's
+    Ethernet source, IP source and destination, and VRRP message (the IP payload)."""
+
+    mac: bytes
+    src: IPAddress
+    dst: IPAddress
+    payload: bytes
+
+    @property
+    def signature(self) -> bytes:
+        """What a tap compares frames by (``net.frames.signature``)."""
+        return self.mac + self.src.packed + self.dst.packed + self.payload
+
+
+def vrrp_filter(vrid: int, family: int, repeat: Repeat | None = None) -> list[Instruction]:
     """Accept only VRRP (IP protocol 112) frames of ``family`` whose VRID byte
     (second byte of the VRRP header in both RFC 3768 and RFC 5798) is ``vrid``.
     TTL, version and checksum are left to the codec so that bad adverts are
-    counted there rather than vanish."""
+    counted there rather than vanish.  With ``repeat``, a frame identical to it
+    in every byte that counts (TTL 255 and no IP options included) is dropped:
+    its arrival is counted by a shared tap instead (``vrid.repeats``)."""
     if not 0 <= vrid <= 255:
         raise ValueError(f"VRID {vrid} out of range")
     prog = _Program()
@@ -141,8 +161,57 @@ def vrrp_filter(vrid: int, family: int) -> list[Instruction]:
     # same wire: the kernel keeps the tag aside (skb metadata) before any tap
     # sees the frame.  Only its Ethernet header reaches us, to be counted.
     prog.op(LD_W_ABS, VLAN_PRESENT_LOAD)
-    prog.jump(JEQ_K, 0, "accept", 0)
+    prog.jump(JEQ_K, 0, 1, 0)
     prog.op(RET_K, ETH_HLEN)
+    if repeat is not None:
+        _drop_repeat(prog, family, repeat)
+    return prog.finish()
+
+
+def _drop_repeat(prog: _Program, family: int, r: Repeat) -> None:
+    """Drop if the frame is ``r`` again; any difference accepts it on the spot."""
+    n = len(r.payload)
+    if family == 4:
+        fields = [(IPV4_OFFSET, bytes([0x45])),  # version 4, no options
+                  (IPV4_OFFSET + 2, (20 + n).to_bytes(2, "big")),  # total length
+                  (IPV4_OFFSET + 8, bytes([255])),  # TTL (RFC 5798 7.1)
+                  (IPV4_OFFSET + 12, r.src.packed + r.dst.packed),
+                  (IPV4_OFFSET + 20, r.payload)]
+    else:
+        fields = [(IPV6_OFFSET + 4, n.to_bytes(2, "big")),  # payload length
+                  (IPV6_OFFSET + 7, bytes([255])),  # hop limit
+                  (IPV6_OFFSET + 8, r.src.packed + r.dst.packed),
+                  (IPV6_PAYLOAD, r.payload)]
+    for offset, data in [(6, r.mac), *fields]:
+        _same(prog, offset, data)
+    prog.op(RET_K, 0)
+
+
+def _same(prog: _Program, offset: int, data: bytes) -> None:
+    loads = {4: LD_W_ABS, 2: LD_H_ABS, 1: LD_B_ABS}
+    at = 0
+    while at < len(data):
+        width = 4 if len(data) - at >= 4 else 2 if len(data) - at >= 2 else 1
+        prog.op(loads[width], offset + at)
+        prog.jump(JEQ_K, int.from_bytes(data[at:at + width], "big"), 1, 0)
+        prog.op(RET_K, ACCEPT_ALL)
+        at += width
+
+
+def repeats_filter() -> list[Instruction]:
+    """Every VRRP advert of the interface, both families, any VRID, none that we send
+    and none with an 802.1Q tag: what the repeats tap counts."""
+    prog = _Program()
+    _not_outgoing(prog)
+    prog.op(LD_W_ABS, VLAN_PRESENT_LOAD)
+    prog.jump(JEQ_K, 0, 0, "drop")
+    prog.op(LD_H_ABS, ETH_TYPE_OFFSET)
+    prog.jump(JEQ_K, ETH_P_IP, 0, 2)
+    prog.op(LD_B_ABS, IPV4_OFFSET + 9)
+    prog.jump(JEQ_K, VRRP_PROTO, "accept", "drop")
+    prog.jump(JEQ_K, ETH_P_IPV6, 0, "drop")
+    prog.op(LD_B_ABS, IPV6_NEXT_HEADER)
+    prog.jump(JEQ_K, VRRP_PROTO, "accept", "drop")
     return prog.finish()
 
 

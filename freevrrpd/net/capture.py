@@ -23,6 +23,7 @@ SOL_PACKET = 263  # linux/socket.h; the socket module does not export it
 PACKET_ADD_MEMBERSHIP = 1
 PACKET_MR_MULTICAST = 0
 PACKET_IGNORE_OUTGOING = 23  # linux/if_packet.h, Linux 4.20+
+SO_RCVBUFFORCE = 33  # asm-generic/socket.h; not exported by the socket module
 SIOCGIFINDEX = 0x8933
 SIOCGIFHWADDR = 0x8927
 MAX_FRAME = 65536
@@ -56,6 +57,13 @@ class PacketSocket(Closing):
     def set_filter(self, program: Sequence[Instruction]) -> None:
         """Replace the socket's BPF program (the kernel swaps it atomically)."""
         attach(self._sock, program)
+
+    def set_rcvbuf(self, size: int) -> None:
+        """A receive buffer of ``size`` bytes (past rmem_max with CAP_NET_ADMIN)."""
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+        except OSError:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
 
     def ignore_outgoing(self) -> None:
         """PACKET_IGNORE_OUTGOING: no copies of frames this host sends."""

@@ -157,6 +157,18 @@ def _parse_ipv6(src_mac: bytes, dst_mac: bytes, packet: bytes) -> Received | Non
                     hop_limit, next_header, packet[40:40 + payload_len])
 
 
+def signature(frame: bytes) -> bytes | None:
+    """What makes an advert the same as another for a backup: Ethernet source, IP
+    source and destination, VRRP message; None unless TTL / hop limit is 255 and
+    an IPv4 header has no options (``net.bpf.Repeat`` drops exactly these)."""
+    rx = parse_ip_frame(frame)
+    if rx is None or rx.proto != VRRP_PROTO or rx.ttl != 255:
+        return None
+    if rx.src_ip.version == 4 and frame[ETH_HLEN] != 0x45:
+        return None
+    return rx.src_mac + rx.src_ip.packed + rx.dst_ip.packed + rx.payload
+
+
 # --- ARP (RFC 826), gratuitous ARP (RFC 5798 section 6.4.1) and probes (RFC 5227) ---
 
 def _arp_frame(dst_mac: bytes, op: int, sha: bytes, spa: IPv4Address, tha: bytes,

@@ -105,9 +105,9 @@ class Effects:
         self.settings = settings
         self._frames.clear()
 
-    def send_advert(self, advert: Advert) -> None:
-        # Encode once per advert and reuse the bytes until something changes:
-        # an advert is the hot path (up to 100 per second per VRID).
+    def frame(self, advert: Advert) -> bytes:
+        """The whole Ethernet frame of ``advert``, encoded once and reused until
+        something changes (the source address, the settings)."""
         frame = self._frames.get(advert)
         if frame is None:
             if self.src_ip is None:
@@ -115,6 +115,10 @@ class Effects:
             payload = encode(advert, self.src_ip, self.group, self.settings.checksum_pseudo_header)
             frame = vrrp_frame(self.advert_mac, self.src_ip, self.group, payload)
             self._frames[advert] = frame
+        return frame
+
+    def send_advert(self, advert: Advert) -> None:
+        frame = self.frame(advert)
         if self.sock is None:
             # The interface is gone (a resignation on its way out): nothing to send on.
             self.log.debug("%s: advert not sent: no interface", self.settings.name)

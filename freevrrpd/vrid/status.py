@@ -70,9 +70,10 @@ def hook_status(hook: HookResult | None) -> HookStatus | None:
             "error": hook.error}
 
 
-def snapshot(router: Router, errors: Mapping[str, int],
-             last_hook: HookResult | None) -> RouterStatus:
-    """Everything an operator asks about one virtual router (call on its thread)."""
+def snapshot(router: Router, errors: Mapping[str, int], last_hook: HookResult | None,
+             periodic_sent: int = 0) -> RouterStatus:
+    """Everything an operator asks about one virtual router (call on its thread);
+    ``periodic_sent``: the adverts the shared transmitter sent for it."""
     r, s = router, router.settings
     last = r.last_transition
     eligible = r.state in (State.MASTER, State.BACKUP)
@@ -105,7 +106,7 @@ def snapshot(router: Router, errors: Mapping[str, int],
             "reason": last.reason,
         },
         "transitions": r.transitions,
-        "adverts_sent": r.sent,
+        "adverts_sent": r.sent + periodic_sent,
         "adverts_received": r.received,
         "drops": dict(sorted(r.drops.items())),
         "conflicts": r.conflicts,

@@ -36,7 +36,10 @@ from freevrrpd.vrid.conflict import ConflictGuard
 from freevrrpd.vrid.effects import Effects
 from freevrrpd.vrid.hooks import HookResult, HookRunner, hook_env
 from freevrrpd.vrid.link import Link
+from freevrrpd.vrid.repeats import RepeatsTap
+from freevrrpd.vrid.sharing import Sharing
 from freevrrpd.vrid.status import RouterStatus, snapshot
+from freevrrpd.vrid.transmitter import Transmitter
 from freevrrpd.vrid.wait import wait_readable
 
 RETRY = 1.0  # seconds before an action that failed is retried
@@ -46,7 +49,8 @@ LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging
 
 class VridWorker(threading.Thread):
     def __init__(self, settings: RouterSettings, netlink: Netlink, log: logging.Logger,
-                 book: AddressBook, faults: Collection[str] = ()) -> None:
+                 book: AddressBook, faults: Collection[str] = (),
+                 transmitter: Transmitter | None = None, tap: RepeatsTap | None = None) -> None:
         super().__init__(name=f"vrid-{settings.vrid}-{settings.interface}-v{settings.family}",
                          daemon=True)
         self.settings = settings
@@ -54,7 +58,8 @@ class VridWorker(threading.Thread):
         self.log = log
         # ``faults``: reasons for not being eligible known before the start (a link
         # that is down): the router starts in FAULT with them.
-        self.router = Router(settings, faults=faults)
+        self.router = Router(settings, faults=faults, handoff=transmitter is not None,
+                             repeats=tap is not None)
         self.errors: Counter[str] = Counter()
         self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
@@ -67,6 +72,9 @@ class VridWorker(threading.Thread):
         self.guard = ConflictGuard(settings, netlink.link_mac, log)
         # The capture socket, while the interface exists: opened on the thread.
         self.link = Link(settings, self.effects, self.guard, log)
+        # The periodic adverts through the shared transmitter, the master's
+        # repeats counted by the shared tap.
+        self.sharing = Sharing(settings, self.effects, self.link, transmitter, tap)
         self.stopped = threading.Event()
         self._retry_at: float | None = None
         self._pending_claim: bool | None = None  # True claim / False release still to do
@@ -123,6 +131,7 @@ class VridWorker(threading.Thread):
         self.guard.update_settings(new)
         self.hooks.timeout = new.hook_timeout if new.hook_timeout > 0 else None
         actions = self.router.apply(change, now)
+        self.sharing.readvertise(now)  # the frame may differ (checksum mode, ...)
         if master and change.added:
             self._do_safely("claim", lambda: self.effects.claim(change.added))
             self._do_safely("announce", lambda: self.effects.announce(change.added))
@@ -131,7 +140,7 @@ class VridWorker(threading.Thread):
 
     def status(self) -> RouterStatus:
         """The status record; call on the worker's thread (``status_now`` from others)."""
-        return snapshot(self.router, self.errors, self.hooks.last())
+        return snapshot(self.router, self.errors, self.hooks.last(), self.sharing.sent())
 
     def status_now(self, timeout: float = 1.0) -> RouterStatus:
         """The status, taken on the worker's thread; read directly if it does not answer."""
@@ -164,7 +173,8 @@ class VridWorker(threading.Thread):
         while True:
             now = time.monotonic()
             deadlines = [d for d in (self.router.next_deadline(), self._retry_at,
-                                     self.guard.deadline()) if d is not None]
+                                     self.guard.deadline(), self.sharing.deadline())
+                         if d is not None]
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
             sock = self.link.sock
             fds = [self._wake_r, *self.guard.filenos()]
@@ -177,10 +187,25 @@ class VridWorker(threading.Thread):
                 break
             if self._retry_at is not None and now >= self._retry_at:
                 self._retry(now)
-            deadline = self.router.next_deadline()
-            if deadline is not None and now >= deadline:
-                self._do(self.router.handle_timer(now), now)
+            self.sharing.renew(now)
+            self._timers(now)
         self._shutdown()
+
+    def _timers(self, now: float) -> None:
+        deadline = self.router.next_deadline()
+        if deadline is None or now < deadline:
+            return
+        mdt = self.router.master_down_timer
+        if mdt is not None and now >= mdt:
+            # The master's unchanged adverts were counted by the tap, not seen
+            # here: take them into account before deciding it is gone.
+            got = self.sharing.repeats()
+            if got is not None:
+                self._do(self.router.repeats_arrived(*got), now)
+                deadline = self.router.next_deadline()
+                if deadline is None or now < deadline:
+                    return
+        self._do(self.router.handle_timer(now), now)
 
     def _receive(self, sock: PacketSocket, now: float) -> None:
         for frame in sock.recv_all():
@@ -230,6 +255,7 @@ class VridWorker(threading.Thread):
         change = self.link.moved(event.name, event.ifindex)
         missing = self.link.missing
         if change in ("gone", "moved"):
+            self.sharing.interface_moved()
             self._do(self.router.set_fault(missing, True, now), now)
         if change in ("back", "moved"):
             self._refresh_source(now)
@@ -271,6 +297,14 @@ class VridWorker(threading.Thread):
         s = self.settings
         if isinstance(action, act.SendAdvert):
             self.effects.send_advert(self.router.build_advert(action.priority))
+        elif isinstance(action, act.Advertise):
+            self.sharing.advertise(self.router.build_advert(action.priority), now)
+        elif isinstance(action, act.Silence):
+            self.sharing.silence()
+        elif isinstance(action, act.ExpectRepeats):
+            self.sharing.expect(action)
+        elif isinstance(action, act.StopRepeats):
+            self.sharing.stop_repeats()
         elif isinstance(action, act.ClaimAddresses):
             self._pending_claim = None
             self.effects.claim()
@@ -331,7 +365,10 @@ class VridWorker(threading.Thread):
             self._source_failed, self._retry_at = True, now + RETRY
             return
         self._source_failed = False
+        changed = ip != self.router.primary_ip
         self._do(self.router.set_source(ip, now), now)
+        if changed:
+            self.sharing.readvertise(now)  # the periodic frame carries the source
 
     # ---- status ---------------------------------------------------------------------
     def describe(self) -> str:

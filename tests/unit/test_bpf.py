@@ -170,3 +170,40 @@ def test_an_advert_with_a_vlan_tag_is_cut_to_its_ethernet_header(frame: bytes) -
     assert run(program, frame, PACKET_MULTICAST) == bpf.ACCEPT_ALL
     other = V4_8 if frame is V4_7 else V6_8  # another VRID: dropped, tag or not
     assert run(program, other, PACKET_MULTICAST, vlan=True) == 0
+
+
+def test_a_repeat_of_the_masters_advert_is_dropped_and_nothing_else() -> None:
+    """A backup's filter drops the advert it last accepted from its master, byte for
+    byte; any change (priority, source, TTL, another MAC) reaches it."""
+    from freevrrpd.net.frames import signature
+
+    payload = advert(7)
+    frame = vrrp_frame(MAC, SRC4, GROUP4, payload)
+    rule = bpf.Repeat(MAC, SRC4, GROUP4, payload)
+    program = bpf.vrrp_filter(7, AF4, rule)
+    assert run(program, frame, PACKET_MULTICAST) == 0
+    assert kernel_accepts(program, frame) is False
+    assert signature(frame) == rule.signature
+    changed = {
+        "priority": vrrp_frame(MAC, SRC4, GROUP4, payload[:2] + b"\x65" + payload[3:]),
+        "source": vrrp_frame(MAC, IPv4Address("192.0.2.3"), GROUP4, payload),
+        "mac": vrrp_frame(bytes.fromhex("02000000000c"), SRC4, GROUP4, payload),
+        "ttl": vrrp_frame(MAC, SRC4, GROUP4, payload)[:22] + b"\x40" + frame[23:],
+    }
+    for what, other in changed.items():
+        assert run(program, other, PACKET_MULTICAST) == bpf.ACCEPT_ALL, what
+    assert run(program, frame, PACKET_MULTICAST, vlan=True) == 14  # still counted as vlan
+    v6 = vrrp_frame(MAC, SRC6, GROUP6, advert(7, 3)[:8] + bytes(16))
+    rule6 = bpf.Repeat(MAC, SRC6, GROUP6, v6[54:])
+    assert run(bpf.vrrp_filter(7, AF6, rule6), v6, PACKET_MULTICAST) == 0
+    assert run(bpf.vrrp_filter(7, AF6, rule6), V6_7, PACKET_MULTICAST) == bpf.ACCEPT_ALL
+
+
+def test_the_repeats_tap_sees_every_vrid_and_family_but_not_ours_or_tagged() -> None:
+    program = bpf.repeats_filter()
+    for frame in (V4_7, V4_8, V6_7, V6_8):
+        assert run(program, frame, PACKET_MULTICAST) == bpf.ACCEPT_ALL
+        assert run(program, frame, PACKET_OUTGOING) == 0
+        assert run(program, frame, PACKET_MULTICAST, vlan=True) == 0
+    for frame in (GARP, NA, NS):
+        assert run(program, frame, PACKET_MULTICAST) == 0

@@ -161,3 +161,12 @@ def test_repeats_are_not_said_by_a_router_that_was_not_asked() -> None:
     r = Router(replace(S, priority=100), ME)
     r.start(0.0)
     assert r.receive(advert_from(200), PEER, VRRP_GROUP_V4, 255, 0.1, MAC) == []
+
+
+def test_a_reload_makes_every_advert_count_again() -> None:
+    """With a new priority the master's advert may mean something else (a lower
+    master to preempt): the expectation goes, the next advert decides anew."""
+    r = backup()
+    r.receive(advert_from(200), PEER, VRRP_GROUP_V4, 255, 0.1, MAC)
+    assert StopRepeats() in r.update_settings(replace(S, priority=250), 0.2)
+    assert r.receive(advert_from(200), PEER, VRRP_GROUP_V4, 255, 0.3, MAC) == []
