@@ -27,11 +27,9 @@ from collections.abc import Collection, Iterator
 from ipaddress import ip_address
 from typing import Any, NamedTuple
 
-from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
-from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-
 from freevrrpd.core.settings import IPAddress
 from freevrrpd.net.closing import Closing
+from freevrrpd.net.pyroute import ifaddrmsg, ifinfmsg
 
 # linux/rtnetlink.h, linux/netlink.h, linux/if.h
 RTMGRP_LINK = 0x1
@@ -88,8 +86,8 @@ def _decode(raw: bytes) -> tuple[int, str | None, bool] | None:
     msg.decode()
     if msg["family"] != socket.AF_UNSPEC:
         return None
-    return int(msg["index"]), msg.get("IFLA_IFNAME"), link_usable(
-        int(msg["flags"]), msg.get("IFLA_OPERSTATE"))
+    return int(msg["index"]), msg.get_attr("IFLA_IFNAME"), link_usable(
+        int(msg["flags"]), msg.get_attr("IFLA_OPERSTATE"))
 
 
 def dump_links() -> dict[int, tuple[str, bool]]:
@@ -226,7 +224,7 @@ class LinkWatcher(Closing):
         name = self._index.get(int(msg["index"]))
         if name is None:
             return None
-        text = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
+        text = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
         return AddressChange(name, ip_address(text) if text else None, added)
 
     def _discard_pending(self) -> None:

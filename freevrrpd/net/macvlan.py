@@ -14,7 +14,7 @@ ARPs, which carry the same virtual MAC) still reach a private macvlan, where
 bridge and VEPA mode filter them out as "sent by one of our own ports".  The
 adverts themselves are received on the parent, which sees them in any mode.
 
-Like the steps in ``rtnl``, these run on ``Netlink``'s worker thread.
+Like the steps in ``rtnl``, these run under ``Netlink``'s lock.
 """
 
 from __future__ import annotations
@@ -25,10 +25,9 @@ from functools import partial
 from ipaddress import IPv4Interface, IPv6Interface
 from typing import Any
 
-from pyroute2.netlink.exceptions import NetlinkError as PyrouteError
-
 from freevrrpd.core.mac import mac_text, virtual_mac
 from freevrrpd.net import rtnl, sysctl
+from freevrrpd.net.rtnl import RtnlSocket
 
 
 def vmac_name(family: int, vrid: int, parent_index: int) -> str:
@@ -42,74 +41,92 @@ def vmac_name(family: int, vrid: int, parent_index: int) -> str:
     return name
 
 
-def _candidates(ipr: Any, pindex: int, mac: bytes, name: str) -> list[Any]:
-    """Links holding ``mac`` on the parent, or our name; the one with our name first."""
-    found = [m for m in ipr.link("dump")
-             if m.get("IFLA_IFNAME") == name
-             or (rtnl.kind(m) == "macvlan" and m.get("IFLA_LINK") == pindex
+def _candidates(nl: RtnlSocket, pindex: int, mac: bytes, link: str) -> list[Any]:
+    """Links holding ``mac`` on the parent, or our name; the one with our name first.
+    One dump of every link: for the clean-up at start, not for each claim."""
+    found = [m for m in rtnl.dump_links(nl)
+             if rtnl.name(m) == link
+             or (rtnl.kind(m) == "macvlan" and m.get_attr("IFLA_LINK") == pindex
                  and rtnl.link_mac(m) == mac)]
-    return sorted(found, key=lambda m: m.get("IFLA_IFNAME") != name)
+    return sorted(found, key=lambda m: rtnl.name(m) != link)
 
 
-def ensure(ipr: Any, parent: str, vrid: int, family: int) -> str:
-    """Make (or reuse) the up, tuned private macvlan for (vrid, family) on parent.
+def _good(msg: Any, pindex: int, mac: bytes, family: int) -> bool:
+    return (rtnl.kind(msg) == "macvlan" and msg.get_attr("IFLA_LINK") == pindex
+            and rtnl.link_mac(msg) == mac and rtnl.macvlan_mode(msg) == "private"
+            and sysctl.vmac_tuned(str(rtnl.name(msg)), family))
 
-    Reused only if it is a private macvlan on ``parent`` with the virtual MAC
-    and our IPv6 settings (those must precede its first up); anything else
-    holding the MAC on ``parent`` or our name is removed and made anew.
+
+def ensure(nl: RtnlSocket, parent: str, vrid: int, family: int, group: int) -> str:
+    """Make (or reuse) the up, tuned private macvlan for (vrid, family) on parent,
+    in link group ``group`` (deleted all at once when the daemon stops).
+
+    Ours is found by its name, not by a dump of every link (a thousand routers
+    may claim at once).  It is reused if it is a private macvlan on ``parent``
+    with the virtual MAC and our IPv6 settings (those must precede its first
+    up), else made anew.  The kernel refuses to bring it up while another
+    macvlan on the parent is up with the same MAC (EADDRINUSE); only then are
+    the links dumped and the other holders removed.  A down one holding the MAC
+    is left alone: it takes no traffic.
     """
     mac = virtual_mac(vrid, family)
-    pindex = int(rtnl.need_link(ipr, parent)["index"])
-    name = vmac_name(family, vrid, pindex)
-    keep: Any = None
-    for msg in _candidates(ipr, pindex, mac, name):
-        ifname = msg.get("IFLA_IFNAME")
-        good = (rtnl.kind(msg) == "macvlan" and msg.get("IFLA_LINK") == pindex
-                and rtnl.link_mac(msg) == mac and rtnl.macvlan_mode(msg) == "private"
-                and sysctl.vmac_tuned(ifname, family))
-        if keep is None and good:
-            keep = msg
-        elif rtnl.kind(msg) == "macvlan":
-            ipr.link("del", index=msg["index"])
-        else:
-            raise rtnl.NetlinkError(f"a {rtnl.kind(msg) or 'non-macvlan'} interface already "
-                                    f"has the name {name}", errno.EEXIST)
-    if keep is None:
-        ipr.link("add", ifname=name, kind="macvlan", link=pindex,
-                 address=mac_text(mac), macvlan_mode="private")
-        ifname, index = name, int(rtnl.need_link(ipr, name)["index"])
-    else:
-        ifname, index = keep.get("IFLA_IFNAME"), int(keep["index"])
-    sysctl.tune_vmac(ifname, parent, family)  # while still down: see addr_gen_mode
-    ipr.link("set", index=index, state="up")
-    return str(ifname)
+    pindex = int(rtnl.need_link(nl, parent)["index"])
+    link = vmac_name(family, vrid, pindex)
+    found = rtnl.find_link(nl, link)
+    if found is not None and not _good(found, pindex, mac, family):
+        _remove_ours(nl, found, link)
+        found = None
+    if found is None:
+        rtnl.add_macvlan(nl, link, pindex, mac_text(mac), group)
+        found = rtnl.need_link(nl, link)
+    sysctl.tune_vmac(link, parent, family)  # while still down: see addr_gen_mode
+    try:
+        rtnl.set_up(nl, int(found["index"]))
+    except rtnl.NetlinkError as exc:
+        if exc.code != errno.EADDRINUSE:
+            raise
+        for msg in _candidates(nl, pindex, mac, link):
+            if rtnl.name(msg) != link:
+                rtnl.delete_link(nl, int(msg["index"]))
+        rtnl.set_up(nl, int(found["index"]))
+    return link
 
 
-def cleanup(ipr: Any, parent: str, vrid: int, family: int,
+def _remove_ours(nl: RtnlSocket, msg: Any, link: str) -> None:
+    """Our name on something that is not right as it is: a macvlan of ours left
+    in another mode or on another parent is removed; anything else is not ours
+    to remove."""
+    if rtnl.kind(msg) != "macvlan":
+        raise rtnl.NetlinkError(f"a {rtnl.kind(msg) or 'non-macvlan'} interface already "
+                                f"has the name {link}", errno.EEXIST)
+    rtnl.delete_link(nl, int(msg["index"]))
+
+
+def cleanup(nl: RtnlSocket, parent: str, vrid: int, family: int,
             vips: Sequence[tuple[str, IPv4Interface | IPv6Interface]]) -> list[str]:
     """Remove the virtual-MAC interfaces of (vrid, family) on parent and the listed
     addresses where present; one sentence per thing removed (or not removable)."""
     mac = virtual_mac(vrid, family)
     done: list[str] = []
-    plink = rtnl.find_link(ipr, parent)
+    plink = rtnl.find_link(nl, parent)
     if plink is not None:
         pindex = int(plink["index"])
-        for msg in _candidates(ipr, pindex, mac, vmac_name(family, vrid, pindex)):
+        for msg in _candidates(nl, pindex, mac, vmac_name(family, vrid, pindex)):
             if rtnl.kind(msg) != "macvlan":
                 continue
-            what = (f"virtual-MAC interface {msg.get('IFLA_IFNAME')} "
+            what = (f"virtual-MAC interface {rtnl.name(msg)} "
                     f"({mac_text(rtnl.link_mac(msg))} on {parent})")
-            done.append(_try(partial(ipr.link, "del", index=msg["index"]), what))
+            done.append(_try(partial(rtnl.delete_link, nl, int(msg["index"])), what))
     for dev, iface in vips:
         try:
-            present = [a for a in rtnl.dump_addr(ipr, dev, required=False)
+            present = [a for a in rtnl.dump_addr(nl, dev, required=False)
                        if rtnl.same_address(rtnl.addr_iface(a), iface)]
-        except PyrouteError as exc:
+        except rtnl.NetlinkError as exc:
             done.append(f"could not check for {iface} on {dev}: {rtnl.describe(exc)}")
             continue
         for msg in present:
             addr = rtnl.addr_iface(msg)
-            done.append(_try(partial(rtnl.del_addr, ipr, dev, msg["index"], addr),
+            done.append(_try(partial(rtnl.del_addr, nl, dev, int(msg["index"]), addr),
                              f"virtual address {addr} from {dev}"))
     return done
 
@@ -117,6 +134,6 @@ def cleanup(ipr: Any, parent: str, vrid: int, family: int,
 def _try(action: Callable[[], object], what: str) -> str:
     try:
         action()
-    except (PyrouteError, OSError) as exc:
+    except (rtnl.NetlinkError, OSError) as exc:
         return f"could not remove {what} left by an earlier run: {rtnl.describe(exc)}"
     return f"removed {what} left by an earlier run"

@@ -19,11 +19,13 @@ STATES = [s.value for s in State]
 TransitionStatus = TypedDict("TransitionStatus", {"time": float | None, "from": str,
                                                   "to": str, "reason": str})
 class HookStatus(TypedDict):
+    """HookResult's fields but its output (the log has that)."""
+
     kind: str
     command: str
-    returncode: int | None
     duration: float
     timed_out: bool
+    returncode: int | None
     error: str | None
 
 

@@ -273,23 +273,36 @@ def test_ensure_macvlan_replaces_a_wrong_one_and_reuses_a_right_one(
         netns: Callable[[], str]) -> None:
     a, b = netns(), netns()
     veth(a, b)
-    # Wrong: bridge mode, and it went up with IPv6 auto-configuration.
+    parent = int(link_json(a, "va")["ifindex"])
+    # Wrong: bridge mode, up, holding VRID 6's MAC under another name.
     sh("ip", "-n", a, "link", "add", "link", "va", "name", "old6", "address",
        "00:00:5e:00:01:06", "type", "macvlan", "mode", "bridge")
     sh("ip", "-n", a, "link", "set", "old6", "up")
-    # Right in every way but its name (say, made by hand for another VRRP daemon).
-    sh("ip", "-n", a, "link", "add", "link", "va", "name", "mine7", "address",
+    # Wrong: our name for VRID 8, but in bridge mode.
+    ours8 = vmac_name(4, 8, parent)
+    sh("ip", "-n", a, "link", "add", "link", "va", "name", ours8, "address",
+       "00:00:5e:00:01:08", "type", "macvlan", "mode", "bridge")
+    # Right in every way, left by an earlier run (a crash): reused as it is.
+    ours7 = vmac_name(4, 7, parent)
+    sh("ip", "-n", a, "link", "add", "link", "va", "name", ours7, "address",
        "00:00:5e:00:01:07", "type", "macvlan", "mode", "private")
-    sh("ip", "netns", "exec", a, "sysctl", "-qw", "net.ipv6.conf.mine7.disable_ipv6=1")
+    sh("ip", "netns", "exec", a, "sysctl", "-qw", f"net.ipv6.conf.{ours7}.disable_ipv6=1")
+    index7 = link_json(a, ours7)["ifindex"]
+    # Down and holding VRID 9's MAC: takes no traffic, left alone.
+    sh("ip", "-n", a, "link", "add", "link", "va", "name", "down9", "address",
+       "00:00:5e:00:01:09", "type", "macvlan", "mode", "private")
 
-    def body(nl: Netlink) -> tuple[str, str, int]:
-        return nl.ensure_macvlan("va", 6, 4), nl.ensure_macvlan("va", 7, 4), nl.ifindex("va") or 0
+    def body(nl: Netlink) -> list[str]:
+        return [nl.ensure_macvlan("va", vrid, 4) for vrid in (6, 7, 8, 9)]
 
-    six, seven, parent_index = in_ns(a, with_netlink(body))
-    assert six == vmac_name(4, 6, parent_index)
-    assert link_json(a, six)["linkinfo"]["info_data"]["mode"] == "private"
-    assert "old6" not in {link["ifname"] for link in links(a)}
-    assert seven == "mine7" and "UP" in link_json(a, "mine7")["flags"]
+    names = in_ns(a, with_netlink(body))
+    assert names == [vmac_name(4, vrid, parent) for vrid in (6, 7, 8, 9)]
+    present = {link["ifname"] for link in links(a)}
+    assert "old6" not in present and "down9" in present
+    for name in names:
+        info = link_json(a, name)
+        assert info["linkinfo"]["info_data"]["mode"] == "private" and "UP" in info["flags"]
+    assert link_json(a, ours7)["ifindex"] == index7
 
 
 def test_delete_link_is_idempotent(netns: Callable[[], str]) -> None:
