@@ -36,3 +36,42 @@ def total_cpu(pids: Iterable[int]) -> float:
 
 def total_rss_kib(pids: Iterable[int]) -> int:
     return sum(rss_kib(p) for p in pids)
+
+
+def thread_kind(comm: str) -> str:
+    """The kind of a freevrrpd thread from its kernel name ("vrid-7-eth0-v4" -> "vrid")."""
+    return comm.split("-", 1)[0].split(" ", 1)[0]
+
+
+def by_thread_kind(pids: Iterable[int]) -> dict[str, tuple[float, int, int]]:
+    """CPU seconds, voluntary and involuntary context switches, per thread kind."""
+    out: dict[str, tuple[float, int, int]] = {}
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            base = f"/proc/{pid}/task/{tid}"
+            try:
+                comm = Path(f"{base}/comm").read_text().strip()
+                # schedstat: nanoseconds on a CPU, where stat counts 10 ms ticks
+                # (too coarse for a hundred threads that each run a little).
+                run_ns = int(Path(f"{base}/schedstat").read_text().split()[0])
+                status = Path(f"{base}/status").read_text()
+            except OSError:
+                continue
+            cpu = run_ns / 1e9
+            counts = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+            vol = int(counts.get("voluntary_ctxt_switches", "0"))
+            invol = int(counts.get("nonvoluntary_ctxt_switches", "0"))
+            c, v, n = out.get(thread_kind(comm), (0.0, 0, 0))
+            out[thread_kind(comm)] = (c + cpu, v + vol, n + invol)
+    return out
+
+
+def delta(before: dict[str, tuple[float, int, int]],
+          after: dict[str, tuple[float, int, int]]) -> dict[str, tuple[float, int, int]]:
+    zero = (0.0, 0, 0)
+    return {k: (v[0] - before.get(k, zero)[0], v[1] - before.get(k, zero)[1],
+                v[2] - before.get(k, zero)[2]) for k, v in after.items()}

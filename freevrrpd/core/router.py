@@ -88,12 +88,15 @@ class Router(Election):
         kind = "IPv4 address" if self.settings.family == 4 else "IPv6 link-local address"
         return f"no {kind} on {self.settings.interface}"
 
-    def next_deadline(self) -> float | None:
-        held = self.held
+    def next_deadline(self, watched: bool = False) -> float | None:
+        """The earliest timer.  ``watched``: the Master_Down_Timer is kept by the
+        repeats tap, which wakes the thread when it passes (while ``expecting``)."""
+        held = self.held or (watched and self.expecting is not None)
+        hold_preempt = self.held
         timers = [
             t
             for t in (self.adver_timer, None if held else self.master_down_timer,
-                      None if held else self.preempt_timer, self.announcements.timer,
+                      None if hold_preempt else self.preempt_timer, self.announcements.timer,
                       self.check.deadline())
             if t is not None
         ]
@@ -225,6 +228,11 @@ class Router(Election):
         self.validated += count
         self.master_down_timer = last_at + self.master_down_interval
         return []
+
+    def repeats_unavailable(self) -> list[Action]:
+        """Whoever counted the repeats stopped: see every advert again."""
+        self.repeats = False
+        return self._forget_repeats()
 
     def _forget_repeats(self) -> list[Action]:
         if self.expecting is None:

@@ -25,6 +25,7 @@ from freevrrpd.core.linkhold import LinkHold, Output, names_of
 from freevrrpd.core.settings import IPAddress, RouterKey, RouterSettings
 from freevrrpd.net.linkwatch import AddressChange, Event, LinkIndex, LinkState, LinkWatcher
 from freevrrpd.vrid.commands import Command
+from freevrrpd.vrid.osthread import name_os_thread
 
 Deliver = Callable[[RouterKey, Command], None]
 
@@ -83,6 +84,7 @@ class LinkMonitor(threading.Thread):
 
     # ---- the thread --------------------------------------------------------------------------
     def run(self) -> None:
+        name_os_thread()
         if self.watcher is None:
             return
         fd = self.watcher.fileno()

@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from freevrrpd.vrid.osthread import name_os_thread
+
 log = logging.getLogger("freevrrpd")
 
 
@@ -39,6 +41,7 @@ class BoundedServer(threading.Thread):
         self._stop_r, self._stop_w = os.pipe()
 
     def run(self) -> None:
+        name_os_thread()
         poller = select.poll()
         for fd in (self.listener.fileno(), self._stop_r):
             poller.register(fd, select.POLLIN)

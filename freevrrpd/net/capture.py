@@ -11,19 +11,23 @@ import errno
 import fcntl
 import socket
 import struct
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
+from typing import TypeVar
 
 from freevrrpd.core.settings import VRRP_GROUP_V4, VRRP_GROUP_V6, IPAddress
 from freevrrpd.net.bpf import Instruction, attach, claim_filter, claim_watch_filter, vrrp_filter
 from freevrrpd.net.closing import Closing
 from freevrrpd.net.frames import ALL_NODES, ETH_P_ARP, ETH_P_IPV6, multicast_mac
 
+T = TypeVar("T")
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263  # linux/socket.h; the socket module does not export it
 PACKET_ADD_MEMBERSHIP = 1
 PACKET_MR_MULTICAST = 0
 PACKET_IGNORE_OUTGOING = 23  # linux/if_packet.h, Linux 4.20+
 SO_RCVBUFFORCE = 33  # asm-generic/socket.h; not exported by the socket module
+SO_TIMESTAMPNS = 35  # asm-generic/socket.h (SO_TIMESTAMPNS_OLD); also the cmsg type
+_TIMESPEC = struct.Struct("@ll")  # struct timespec: tv_sec, tv_nsec
 SIOCGIFINDEX = 0x8933
 SIOCGIFHWADDR = 0x8927
 MAX_FRAME = 65536
@@ -94,12 +98,26 @@ class PacketSocket(Closing):
     def fileno(self) -> int:
         return self._sock.fileno()
 
+    def stamp(self) -> None:
+        """SO_TIMESTAMPNS: each frame carries the kernel's time of arrival
+        (CLOCK_REALTIME, in nanoseconds), read with ``recv_stamped``."""
+        self._sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+
+    def recv_stamped(self, limit: int = 64) -> list[tuple[bytes, int]]:
+        """Like ``recv_all``, with each frame's arrival time (0 if the kernel gave none)."""
+        space = socket.CMSG_SPACE(_TIMESPEC.size)
+        return [(data, _stamp(ancillary)) for data, ancillary, _flags, _addr
+                in self._drain(limit, lambda: self._sock.recvmsg(MAX_FRAME, space))]
+
     def recv_all(self, limit: int = 64) -> list[bytes]:
         """Whatever is queued, up to ``limit`` frames, without blocking."""
-        frames: list[bytes] = []
-        while len(frames) < limit:
+        return self._drain(limit, lambda: self._sock.recv(MAX_FRAME))
+
+    def _drain(self, limit: int, read: Callable[[], T]) -> list[T]:
+        got: list[T] = []
+        while len(got) < limit:
             try:
-                frames.append(self._sock.recv(MAX_FRAME))
+                got.append(read())
             except BlockingIOError:
                 break
             except OSError as exc:
@@ -108,7 +126,7 @@ class PacketSocket(Closing):
                 if exc.errno in (errno.ENETDOWN, errno.ENXIO):
                     break
                 raise
-        return frames
+        return got
 
     def send(self, frame: bytes) -> None:
         """Send one complete Ethernet frame. The protocol is taken from the frame
@@ -123,6 +141,14 @@ class PacketSocket(Closing):
     def close(self) -> None:
         self._sock.close()
 
+
+
+def _stamp(ancillary: list[tuple[int, int, bytes]]) -> int:
+    for level, kind, value in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            sec, nsec = _TIMESPEC.unpack_from(value)
+            return int(sec * 1_000_000_000 + nsec)
+    return 0
 
 
 def vrrp_socket(ifname: str, vrid: int, family: int) -> PacketSocket:

@@ -159,14 +159,27 @@ def _parse_ipv6(src_mac: bytes, dst_mac: bytes, packet: bytes) -> Received | Non
 
 def signature(frame: bytes) -> bytes | None:
     """What makes an advert the same as another for a backup: Ethernet source, IP
-    source and destination, VRRP message; None unless TTL / hop limit is 255 and
-    an IPv4 header has no options (``net.bpf.Repeat`` drops exactly these)."""
-    rx = parse_ip_frame(frame)
-    if rx is None or rx.proto != VRRP_PROTO or rx.ttl != 255:
-        return None
-    if rx.src_ip.version == 4 and frame[ETH_HLEN] != 0x45:
-        return None
-    return rx.src_mac + rx.src_ip.packed + rx.dst_ip.packed + rx.payload
+    source and destination, VRRP message; None unless it is a whole VRRP packet
+    the receive path would accept as IP (header checksum, lengths, no fragment)
+    with TTL / hop limit 255 and, for IPv4, no options (``net.bpf.Repeat`` drops
+    exactly these).  By slicing, not parsing: the tap runs it on every advert."""
+    if frame[12:14] == b"\x08\x00":
+        if (len(frame) < 34 or frame[14] != 0x45 or frame[22] != 255 or frame[23] != VRRP_PROTO
+                or frame[20] & 0x3F or frame[21]):  # MF or an offset: a fragment
+            return None
+        end = ETH_HLEN + int.from_bytes(frame[16:18], "big")
+        # A valid header sums to 0xFFFF in one's complement, so as a number it is a
+        # multiple of 0xFFFF (2**16 = 1 modulo 0xFFFF; RFC 1071 2): one C operation.
+        if not 34 <= end <= len(frame) or int.from_bytes(frame[14:34], "big") % 0xFFFF:
+            return None
+        return frame[6:12] + frame[26:end]
+    if frame[12:14] == b"\x86\xdd":
+        if (len(frame) < 54 or frame[14] >> 4 != 6 or frame[20] != VRRP_PROTO
+                or frame[21] != 255):
+            return None
+        end = 54 + int.from_bytes(frame[18:20], "big")
+        return frame[6:12] + frame[22:end] if end <= len(frame) else None
+    return None
 
 
 # --- ARP (RFC 826), gratuitous ARP (RFC 5798 section 6.4.1) and probes (RFC 5227) ---

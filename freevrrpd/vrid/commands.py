@@ -19,6 +19,7 @@ class Control(enum.Enum):
 
     STOP = "resign and end the thread (shutdown, or a reload that removes the router)"
     DUMP = "write the router's status to the log (SIGUSR1)"
+    WAKE = "the Master_Down deadline the repeats tap keeps passed with no repeat"
 
 
 @dataclass(frozen=True)

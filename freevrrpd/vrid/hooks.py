@@ -29,7 +29,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["KILL_GRACE", "OUTPUT_LINES", "HookResult", "HookRunner", "hook_env"]
+from freevrrpd.core.actions import State
+from freevrrpd.core.settings import RouterSettings
+from freevrrpd.vrid.osthread import name_os_thread
+
+__all__ = ["KILL_GRACE", "OUTPUT_LINES", "HookResult", "HookRunner", "hook_env",
+           "transition_script"]
 
 # Seconds between SIGTERM and SIGKILL for a script that outlived its timeout.
 KILL_GRACE = 1.0
@@ -57,6 +62,18 @@ class HookResult:
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out and self.error is None
+
+
+def transition_script(s: RouterSettings, new: State, old: State,
+                      priority: int) -> tuple[str, str, dict[str, str]] | None:
+    """(kind, command, environment) of the script for a transition, None if none."""
+    command = {State.MASTER: s.masterscript, State.BACKUP: s.backupscript,
+               State.FAULT: s.faultscript, State.STOPPED: s.stopscript}.get(new)
+    if not command:
+        return None
+    env = hook_env(s.vrid, s.interface, s.family, new.value, old.value, priority,
+                   [a.interface.with_prefixlen for a in s.addresses])
+    return new.name.lower(), command, env
 
 
 def hook_env(
@@ -187,6 +204,7 @@ class HookRunner:
     # -- the worker thread -----------------------------------------------------
 
     def _work(self) -> None:
+        name_os_thread()
         while True:
             job = self._queue.get()
             if job is None:

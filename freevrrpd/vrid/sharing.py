@@ -2,12 +2,19 @@
 
 The router's core decides (``Advertise`` / ``Silence``, ``ExpectRepeats`` /
 ``StopRepeats``); this carries it out: it hands the transmitter the frame
-and renews its lease, and it installs the kernel filter that drops the
+and it installs the kernel filter that drops the
 master's unchanged adverts once the tap counts them.  Without a transmitter
 or a tap (the core tests, a router on its own) nothing here runs.
+
+The lease is the worker's (``Lease``: it says when it waits and when it is
+busy); while the tap keeps the Master_Down deadline, the worker looks every
+``CHECK_EVERY`` seconds that the tap still runs, and goes back to seeing every
+advert if it does not.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from freevrrpd.core.actions import ExpectRepeats
 from freevrrpd.core.packet import Advert
@@ -15,8 +22,8 @@ from freevrrpd.core.settings import RouterSettings
 from freevrrpd.net import bpf
 from freevrrpd.vrid.effects import Effects
 from freevrrpd.vrid.link import Link
-from freevrrpd.vrid.repeats import RepeatsTap
-from freevrrpd.vrid.transmitter import RENEW_AT, Transmitter, lease_for
+from freevrrpd.vrid.repeats import CHECK_EVERY, RepeatsTap
+from freevrrpd.vrid.transmitter import Lease, Transmitter
 
 
 class Sharing:
@@ -28,8 +35,9 @@ class Sharing:
         self.transmitter = transmitter
         self.tap = tap
         self._advert: Advert | None = None  # what the transmitter sends for us
-        self._renew_at: float | None = None
+        self.lease = Lease(0.0)  # the worker says when it waits and when it is busy
         self._repeat: bpf.Repeat | None = None  # what our filter drops
+        self._check_at: float | None = None  # when to look that the tap still runs
 
     @property
     def key(self) -> tuple[int, int, str]:
@@ -41,8 +49,7 @@ class Sharing:
         s = self.settings
         self._advert = advert
         self.transmitter.put(self.key, s.name, s.interface, self.effects.frame(advert),
-                             s.advert_int, now)
-        self._renew_at = now + RENEW_AT * lease_for(s.advert_int)
+                             s.advert_int, now, self.lease)
 
     def readvertise(self, now: float) -> None:
         """The frame may have changed (settings, source address): hand it over again."""
@@ -52,32 +59,50 @@ class Sharing:
     def silence(self) -> None:
         if self.transmitter is not None:
             self.transmitter.withdraw(self.key)
-        self._advert = self._renew_at = None
+        self._advert = None
 
-    def deadline(self) -> float | None:
-        return self._renew_at
-
-    def renew(self, now: float) -> None:
-        if self._renew_at is not None and now >= self._renew_at and self.transmitter:
-            self.transmitter.renew(self.key, now)
-            self._renew_at = now + RENEW_AT * lease_for(self.settings.advert_int)
+    def lost(self) -> bool:
+        """Whether the transmitter stopped our adverts because this thread held
+        no lease (it was stuck); the worker hands the frame over again."""
+        return self._advert is not None and self.lease.lost
 
     def sent(self) -> int:
         return self.transmitter.sent(self.key) if self.transmitter is not None else 0
 
     # ---- repeats of the master's advert (RFC 5798 6.4.2) ---------------------------------
-    def expect(self, action: ExpectRepeats) -> None:
+    def expect(self, action: ExpectRepeats, master_down_interval: float, due: float,
+               poke: Callable[[], None], now: float) -> None:
+        """Let the tap count the repeats and keep the Master_Down deadline ``due``;
+        it calls ``poke`` when that passes with no repeat."""
         if self.tap is None:
             return
         self._repeat = bpf.Repeat(action.mac, action.src, action.dst, action.payload)
         # The tap counts before the filter drops: no repeat falls between the two.
-        self.tap.expect(self.key, self.settings.interface, self._repeat.signature)
+        self.tap.expect(self.key, self.settings.interface, self._repeat.signature,
+                        master_down_interval, due, poke)
         self.refilter()
+        if self._check_at is None:
+            self._check_at = now + CHECK_EVERY
+
+    def watched(self) -> bool:
+        """Whether the tap keeps our Master_Down deadline (and wakes us for it)."""
+        return self._repeat is not None
+
+    def check_at(self) -> float | None:
+        return self._check_at if self._repeat is not None else None
+
+    def tap_failed(self, now: float) -> bool:
+        """Due for the look at the tap: True if it no longer runs."""
+        if self._check_at is None or now < self._check_at:
+            return False
+        self._check_at = now + CHECK_EVERY
+        return self.tap is not None and not self.tap.is_alive()
 
     def stop_repeats(self) -> None:
         if self._repeat is None:
             return
         self._repeat = None
+        self._check_at = None
         self.refilter()
         if self.tap is not None:
             self.tap.forget(self.key)

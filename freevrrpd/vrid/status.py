@@ -7,10 +7,11 @@ types by the tests): add fields, never rename or remove them.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TypedDict
 
 from freevrrpd.core.actions import State
+from freevrrpd.core.mac import mac_text
 from freevrrpd.core.router import Router
 from freevrrpd.vrid.hooks import HookResult
 
@@ -116,3 +117,19 @@ def snapshot(router: Router, errors: Mapping[str, int], last_hook: HookResult | 
         "hook_failures": errors.get("hook", 0),
         "last_hook": hook_status(last_hook),
     }
+
+
+def describe(name: str, v: RouterStatus, peer_macs: Iterable[bytes]) -> str:
+    """One log line with the same facts as ``freevrrpctl status`` (SIGUSR1)."""
+    drops = ", ".join(f"{k} {n}" for k, n in v["drops"].items()) or "none"
+    last = v["last_transition"]
+    why = f"{last['from']}->{last['to']} ({last['reason']})" if last else "none"
+    hook = v["last_hook"]
+    hook_text = f"{hook['kind']} rc={hook['returncode']} {hook['duration']}s" if hook else "none"
+    return (f"{name}: state {v['state']}, priority {v['priority']} "
+            f"(effective {v['effective_priority']}), master {v['master'] or 'unknown'}, "
+            f"faults [{', '.join(v['faults'])}], sent {v['adverts_sent']}, "
+            f"received {v['adverts_received']}, drops {drops}, conflicts {v['conflicts']}, "
+            f"errors {sum(v['errors'].values())}, "
+            f"peer MACs [{', '.join(mac_text(m) for m in sorted(peer_macs))}], "
+            f"last transition {why}, last hook {hook_text}")

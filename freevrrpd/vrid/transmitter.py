@@ -10,10 +10,13 @@ with the same advert interval is on the same grid of the monotonic clock
 cost one wake-up per interval instead of a hundred.
 
 A lease keeps the safety of separate threads: a frame goes out only while its
-router's thread has renewed the lease in the last ``lease_for(interval)``
-seconds (20 advert intervals, at least 2 s, at most 10 s).  A thread that
-hangs or dies stops being advertised within that time, and its backups take
-over as they would for a router that stopped.
+router's thread holds the lease (``Lease``).  The thread renews it each time
+it goes back to its wait, saying until when it waits; it loses it when it has
+been busy (out of its wait) for longer than ``lease_for(interval)`` (20 advert
+intervals, at least 2 s, at most 10 s) or stayed in a wait that long past the
+wait's own deadline.  A thread that hangs in a call, loops or dies therefore
+stops being advertised within that time, and its backups take over as they
+would for a router that stopped; an idle master costs no wake-up for it.
 """
 
 from __future__ import annotations
@@ -23,20 +26,20 @@ import errno
 import logging
 import math
 import socket
-import struct
 import threading
 import time
 from collections.abc import Hashable
-from dataclasses import dataclass
+
+from freevrrpd.vrid.osthread import name_os_thread
 
 LEASE_INTERVALS = 20
 LEASE_MIN, LEASE_MAX = 2.0, 10.0  # seconds
-RENEW_AT = 0.5  # renew when this part of the lease has passed
 LATE = 0.0005  # seconds: entries this close to due go out in the same burst
 
 
 def lease_for(interval: float) -> float:
-    """How long a handed-over frame is sent without its router's thread renewing."""
+    """How long a router's thread may be busy (or overdue) before its periodic
+    adverts stop."""
     return min(max(LEASE_INTERVALS * interval, LEASE_MIN), LEASE_MAX)
 
 
@@ -45,15 +48,39 @@ def next_slot(now: float, interval: float) -> float:
     return (math.floor(now / interval) + 1) * interval
 
 
-@dataclass
+class Lease:
+    """What a router's thread says of itself, read by the transmitter without a lock:
+    one attribute, replaced whole (a tuple), so a reader never sees half of it."""
+
+    __slots__ = ("_state", "lost")
+
+    def __init__(self, now: float) -> None:
+        self._state: tuple[bool, float | None] = (False, now)  # (waiting, until/since)
+        self.lost = False  # set by the transmitter when it stopped advertising
+
+    def waiting(self, until: float | None) -> None:
+        """Going back to the wait, which ends at ``until`` (None: only on an event)."""
+        self._state = (True, until)
+
+    def busy(self, now: float) -> None:
+        """Out of the wait since ``now``."""
+        self._state = (False, now)
+
+    def holds(self, now: float, term: float) -> bool:
+        waiting, at = self._state
+        if at is None:  # waiting for an event only: nothing is overdue
+            return True
+        return now < at + term
+
+
 class _Entry:
-    name: str  # the router's, for the log
-    ifname: str
-    frame: bytes
-    interval: float
-    due: float
-    lease_until: float
-    sent: int = 0
+    __slots__ = ("name", "ifname", "frame", "interval", "term", "due", "lease", "sent")
+
+    def __init__(self, name: str, ifname: str, frame: bytes, interval: float, due: float,
+                 lease: Lease, sent: int) -> None:
+        self.name, self.ifname, self.frame = name, ifname, frame
+        self.interval, self.term, self.due = interval, lease_for(interval), due
+        self.lease, self.sent = lease, sent
 
 
 class Transmitter(threading.Thread):
@@ -61,39 +88,41 @@ class Transmitter(threading.Thread):
         super().__init__(name="transmitter", daemon=True)
         self.log = log
         self._entries: dict[Hashable, _Entry] = {}
-        self._sent: dict[Hashable, int] = {}  # kept after a withdraw, for status
+        self._sent: dict[Hashable, int] = {}  # of withdrawn entries, for status
         self._cond = threading.Condition()
         self._socks: dict[str, socket.socket] = {}
         self._stopping = False
 
     # ---- the routers' threads ----------------------------------------------------------
     def put(self, key: Hashable, name: str, ifname: str, frame: bytes, interval: float,
-            now: float) -> None:
+            now: float, lease: Lease) -> None:
         """Send ``frame`` on ``ifname`` every ``interval`` seconds from the next grid
-        slot on, instead of whatever this router handed over before."""
+        slot on, instead of whatever this router handed over before, while the
+        router's thread holds ``lease``."""
         with self._cond:
-            self._entries[key] = _Entry(name, ifname, frame, interval, next_slot(now, interval),
-                                        now + lease_for(interval))
+            old = self._entries.get(key)
+            sent = old.sent if old is not None else self._sent.pop(key, 0)
+            lease.lost = False
+            self._entries[key] = _Entry(name, ifname, frame, interval,
+                                        next_slot(now, interval), lease, sent)
             self._cond.notify()
-
-    def renew(self, key: Hashable, now: float) -> None:
-        with self._cond:
-            entry = self._entries.get(key)
-            if entry is not None:
-                entry.lease_until = now + lease_for(entry.interval)
 
     def withdraw(self, key: Hashable) -> None:
         """No more periodic adverts of this router (after this returns, none)."""
         with self._cond:
-            self._entries.pop(key, None)
+            entry = self._entries.pop(key, None)
+            if entry is not None:
+                self._sent[key] = entry.sent
 
     def sent(self, key: Hashable) -> int:
         """Periodic adverts sent for this router."""
         with self._cond:
-            return self._sent.get(key, 0)
+            entry = self._entries.get(key)
+            return entry.sent if entry is not None else self._sent.get(key, 0)
 
     # ---- the thread ---------------------------------------------------------------------
     def run(self) -> None:
+        name_os_thread()
         with self._cond:
             while not self._stopping:
                 now = time.monotonic()
@@ -105,34 +134,48 @@ class Transmitter(threading.Thread):
 
     def _burst(self, now: float) -> None:
         """Every entry due now, in one go (the lock is held: withdraw waits)."""
+        limit = now + LATE
         for key, entry in list(self._entries.items()):
-            if entry.due > now + LATE:
+            if entry.due > limit:
                 continue
-            if now > entry.lease_until:
-                del self._entries[key]
-                self.log.error("%s: its thread has not renewed its advert lease for %.1f s: "
-                               "no longer advertised", entry.name, lease_for(entry.interval))
+            if not entry.lease.holds(now, entry.term):
+                self._lose(key, entry)
                 continue
             self._send(entry)
             entry.sent += 1
-            self._sent[key] = self._sent.get(key, 0) + 1
             # The next slot of the grid; a stall is not caught up with a burst.
-            entry.due = max(entry.due + entry.interval, next_slot(now, entry.interval))
+            entry.due += entry.interval
+            if entry.due <= now:
+                entry.due = next_slot(now, entry.interval)
+
+    def _lose(self, key: Hashable, entry: _Entry) -> None:
+        del self._entries[key]
+        self._sent[key] = entry.sent
+        entry.lease.lost = True
+        self.log.error("%s: its thread has been busy or stuck for %.1f s: no longer "
+                       "advertised (its backups take over)", entry.name, entry.term)
 
     def _send(self, entry: _Entry) -> None:
         sock = self._socks.get(entry.ifname)
-        if sock is None:
-            # Protocol 0: a socket that sends and never receives.
-            sock = self._socks[entry.ifname] = socket.socket(socket.AF_PACKET,
-                                                             socket.SOCK_RAW, 0)
-        (ethertype,) = struct.unpack_from("!H", entry.frame, 12)
         try:
-            sock.sendto(entry.frame, (entry.ifname, ethertype))
+            if sock is None:
+                sock = self._socks[entry.ifname] = _sender(entry.ifname)
+            # send(), not sendto(): sendto() with an interface name costs an
+            # extra ioctl (SIOCGIFINDEX) per frame.
+            sock.send(entry.frame)
         except OSError as exc:
             # The interface went away (its router hears of it from the link
             # monitor and withdraws); anything else is worth a line.
-            if exc.errno not in (errno.ENXIO, errno.ENODEV, errno.ENETDOWN):
+            if sock is not None and exc.errno in (errno.ENXIO, errno.ENODEV):
+                self._drop_socket(entry.ifname)  # bound to the old index
+            elif exc.errno not in (errno.ENXIO, errno.ENODEV, errno.ENETDOWN):
                 self.log.warning("%s: periodic advert not sent: %s", entry.name, exc)
+
+    def _drop_socket(self, ifname: str) -> None:
+        sock = self._socks.pop(ifname, None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
 
     def stop(self) -> None:
         with self._cond:
@@ -140,7 +183,17 @@ class Transmitter(threading.Thread):
             self._cond.notify()
         if self.is_alive():
             self.join(timeout=2)
-        for sock in self._socks.values():
-            with contextlib.suppress(OSError):
-                sock.close()
-        self._socks.clear()
+        for ifname in list(self._socks):
+            self._drop_socket(ifname)
+
+
+def _sender(ifname: str) -> socket.socket:
+    """A socket that sends frames on ``ifname`` and never receives: bound with
+    protocol 0, which no frame matches; the frames say their own ethertype."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    try:
+        sock.bind((ifname, 0))
+    except OSError:
+        sock.close()
+        raise
+    return sock

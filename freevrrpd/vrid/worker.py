@@ -23,7 +23,6 @@ from freevrrpd.core import actions as act
 from freevrrpd.core.actions import Action, State
 from freevrrpd.core.changes import Change
 from freevrrpd.core.linkhold import FaultChange
-from freevrrpd.core.mac import mac_text
 from freevrrpd.core.router import Router
 from freevrrpd.core.settings import VRRP_PROTO, RouterSettings
 from freevrrpd.net.capture import PacketSocket
@@ -34,11 +33,12 @@ from freevrrpd.vrid.addressbook import AddressBook
 from freevrrpd.vrid.commands import Call, Command, Control
 from freevrrpd.vrid.conflict import ConflictGuard
 from freevrrpd.vrid.effects import Effects
-from freevrrpd.vrid.hooks import HookResult, HookRunner, hook_env
+from freevrrpd.vrid.hooks import HookResult, HookRunner, transition_script
 from freevrrpd.vrid.link import Link
+from freevrrpd.vrid.osthread import name_os_thread
 from freevrrpd.vrid.repeats import RepeatsTap
 from freevrrpd.vrid.sharing import Sharing
-from freevrrpd.vrid.status import RouterStatus, snapshot
+from freevrrpd.vrid.status import RouterStatus, describe, snapshot
 from freevrrpd.vrid.transmitter import Transmitter
 from freevrrpd.vrid.wait import wait_readable
 
@@ -77,6 +77,7 @@ class VridWorker(threading.Thread):
         self.sharing = Sharing(settings, self.effects, self.link, transmitter, tap)
         self.stopped = threading.Event()
         self._retry_at: float | None = None
+        self._poked = False  # by the repeats tap: Master_Down deadline passed
         self._pending_claim: bool | None = None  # True claim / False release still to do
         self._source_failed = False
 
@@ -100,6 +101,10 @@ class VridWorker(threading.Thread):
 
     def stop(self) -> None:
         self.post(Control.STOP)
+
+    def _poke(self) -> None:
+        """From the repeats tap: our Master_Down deadline passed with no repeat."""
+        self.post(Control.WAKE)
 
     def call(self, fn: Callable[[float], T], timeout: float = 2.0) -> T | None:
         """Run ``fn(now)`` on the worker's thread and return its result (None on timeout)."""
@@ -156,6 +161,7 @@ class VridWorker(threading.Thread):
 
     # ---- the thread -------------------------------------------------------------------
     def run(self) -> None:
+        name_os_thread()
         try:
             self._run()
         except Exception:  # pragma: no cover - last resort, keeps the process alive
@@ -170,16 +176,25 @@ class VridWorker(threading.Thread):
         else:
             self._do(self.router.set_fault(self.link.missing, True, now), now)
         self._do(self.router.start(now), now)
+        lease = self.sharing.lease
         while True:
             now = time.monotonic()
-            deadlines = [d for d in (self.router.next_deadline(), self._retry_at,
-                                     self.guard.deadline(), self.sharing.deadline())
+            watched = self.sharing.watched()
+            deadlines = [d for d in (self.router.next_deadline(watched), self._retry_at,
+                                     self.guard.deadline(), self.sharing.check_at())
                          if d is not None]
-            timeout = max(0.0, min(deadlines) - now) if deadlines else None
+            due = min(deadlines) if deadlines else None
+            timeout = max(0.0, due - now) if due is not None else None
             sock = self.link.sock
             fds = [self._wake_r, *self.guard.filenos()]
+            lease.waiting(due)  # renews the transmitter's lease (vrid.transmitter)
             ready = wait_readable(fds if sock is None else [sock.fileno(), *fds], timeout)
             now = time.monotonic()
+            lease.busy(now)
+            if self.sharing.lost():
+                self.log.warning("%s: advertising again after its thread was stuck",
+                                 self.settings.name)
+                self.sharing.readvertise(now)
             if sock is not None and sock.fileno() in ready:
                 self._receive(sock, now)
             self._guard(ready, now)
@@ -187,12 +202,18 @@ class VridWorker(threading.Thread):
                 break
             if self._retry_at is not None and now >= self._retry_at:
                 self._retry(now)
-            self.sharing.renew(now)
+            if self.sharing.tap_failed(now):
+                self.log.error("%s: the repeats tap stopped: every advert of the master "
+                               "is seen again", self.settings.name)
+                self._do(self.router.repeats_unavailable(), now)
             self._timers(now)
         self._shutdown()
 
     def _timers(self, now: float) -> None:
-        deadline = self.router.next_deadline()
+        # While the repeats tap keeps the Master_Down deadline, the core's timer
+        # is stale until the record is read: only the tap's poke makes it due.
+        poked, self._poked = self._poked, False
+        deadline = self.router.next_deadline(self.sharing.watched() and not poked)
         if deadline is None or now < deadline:
             return
         mdt = self.router.master_down_timer
@@ -245,6 +266,8 @@ class VridWorker(threading.Thread):
             elif isinstance(cmd, AddressChange):
                 if self.link.sock is not None:
                     self._refresh_source(now)
+            elif cmd is Control.WAKE:
+                self._poked = True  # _timers reads the tap's record
             elif cmd is Control.DUMP:
                 self.log.info("%s", self.describe())
             elif isinstance(cmd, Call):
@@ -302,7 +325,9 @@ class VridWorker(threading.Thread):
         elif isinstance(action, act.Silence):
             self.sharing.silence()
         elif isinstance(action, act.ExpectRepeats):
-            self.sharing.expect(action)
+            r = self.router
+            self.sharing.expect(action, r.master_down_interval, r.master_down_timer or now,
+                                self._poke, now)
         elif isinstance(action, act.StopRepeats):
             self.sharing.stop_repeats()
         elif isinstance(action, act.ClaimAddresses):
@@ -330,14 +355,9 @@ class VridWorker(threading.Thread):
             self._do(self.router.probe_finished(now, None), now)
 
     def _run_hook(self, action: act.RunHook) -> None:
-        s = self.settings
-        command = {State.MASTER: s.masterscript, State.BACKUP: s.backupscript,
-                   State.FAULT: s.faultscript, State.STOPPED: s.stopscript}.get(action.new)
-        if not command:
-            return
-        env = hook_env(s.vrid, s.interface, s.family, action.new.value, action.old.value,
-                       action.priority, [a.interface.with_prefixlen for a in s.addresses])
-        self.hooks.submit(action.new.name.lower(), command, env)
+        job = transition_script(self.settings, action.new, action.old, action.priority)
+        if job is not None:
+            self.hooks.submit(*job)
 
     def _hook_done(self, result: HookResult) -> None:
         if not result.ok:
@@ -373,17 +393,4 @@ class VridWorker(threading.Thread):
     # ---- status ---------------------------------------------------------------------
     def describe(self) -> str:
         """One log line with the same facts as ``freevrrpctl status`` (SIGUSR1)."""
-        v = self.status()
-        drops = ", ".join(f"{k} {n}" for k, n in v["drops"].items()) or "none"
-        last = v["last_transition"]
-        why = f"{last['from']}->{last['to']} ({last['reason']})" if last else "none"
-        hook = v["last_hook"]
-        hook_text = (f"{hook['kind']} rc={hook['returncode']} {hook['duration']}s"
-                     if hook else "none")
-        return (f"{self.settings.name}: state {v['state']}, priority {v['priority']} "
-                f"(effective {v['effective_priority']}), master {v['master'] or 'unknown'}, "
-                f"faults [{', '.join(v['faults'])}], sent {v['adverts_sent']}, "
-                f"received {v['adverts_received']}, drops {drops}, conflicts {v['conflicts']}, "
-                f"errors {sum(v['errors'].values())}, "
-                f"peer MACs [{', '.join(mac_text(m) for m in sorted(self.router.peer_macs))}], "
-                f"last transition {why}, last hook {hook_text}")
+        return describe(self.settings.name, self.status(), self.router.peer_macs)

@@ -207,3 +207,33 @@ def test_the_repeats_tap_sees_every_vrid_and_family_but_not_ours_or_tagged() -> 
         assert run(program, frame, PACKET_MULTICAST, vlan=True) == 0
     for frame in (GARP, NA, NS):
         assert run(program, frame, PACKET_MULTICAST) == 0
+
+
+def test_the_tap_counts_exactly_the_repeats_the_filter_drops_and_the_receive_path_takes() -> None:
+    """Every one-byte change of a repeat, and padding: the tap's signature matches
+    if and only if the router's filter dropped the frame as a repeat and the
+    receive path would have taken it as an IP packet (RFC 5798 6.4.2: only such
+    an advert restarts Master_Down_Timer)."""
+    from freevrrpd.net.frames import parse_ip_frame, signature
+
+    payload = advert(7)
+    frame = vrrp_frame(MAC, SRC4, GROUP4, payload)
+    v6payload = advert(7, 3)[:8] + bytes(16)
+    v6 = vrrp_frame(MAC, SRC6, GROUP6, v6payload)
+    cases = [(frame, bpf.Repeat(MAC, SRC4, GROUP4, payload), AF4),
+             (v6, bpf.Repeat(MAC, SRC6, GROUP6, v6payload), AF6)]
+    checked = 0
+    for original, rule, family in cases:
+        with_rule = bpf.vrrp_filter(7, family, rule)
+        without = bpf.vrrp_filter(7, family)
+        variants = [original, original + bytes(14)]  # Ethernet padding
+        for i in range(len(original)):
+            for value in {original[i] ^ 0x01, original[i] ^ 0x80, 0, 255}:
+                variants.append(original[:i] + bytes([value]) + original[i + 1:])
+        for variant in variants:
+            dropped = (run(with_rule, variant, PACKET_MULTICAST) == 0
+                       and run(without, variant, PACKET_MULTICAST) != 0)
+            counted = signature(variant) == rule.signature
+            assert counted == (dropped and parse_ip_frame(variant) is not None), variant.hex()
+            checked += 1
+    assert checked > 400
