@@ -72,8 +72,13 @@ class RtnlSocket:
     """One NETLINK_ROUTE socket, used from one thread at a time (``Netlink``'s lock)."""
 
     def __init__(self) -> None:
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                                   socket.NETLINK_ROUTE)
+        try:
+            self._sock = socket.socket(socket.AF_NETLINK,
+                                       socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                                       socket.NETLINK_ROUTE)
+        except OSError as exc:  # refused by a sandbox (seccomp), or no netlink at all
+            raise NetlinkError(f"cannot open a netlink socket: {describe(exc)}",
+                               exc.errno) from exc
         self._sock.bind((0, 0))
         # Linux 4.20+: dumps filtered by the kernel (an address dump of one
         # interface, not of all); older kernels ignore it and dump_addr filters.

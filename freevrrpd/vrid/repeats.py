@@ -90,6 +90,17 @@ class RepeatsTap(threading.Thread):
             self._by_sig.setdefault((ifname, sig), set()).add(key)
             self._wake_tap()  # a new deadline, maybe a new socket
 
+    def rearm(self, key: Hashable, due: float) -> None:
+        """The backup's core set its Master_Down_Timer to ``due`` (a probe ended, a
+        record was read): the deadline is that, or later if a repeat says so."""
+        with self._lock:
+            watch = self._watches.get(key)
+            if watch is None:
+                return
+            watch.due = due if watch.last is None else max(due, watch.last + watch.mdi)
+            watch.poked = False
+            self._wake_tap()
+
     def forget(self, key: Hashable) -> None:
         with self._lock:
             self._forget(key)
@@ -101,7 +112,6 @@ class RepeatsTap(threading.Thread):
             if watch is None:
                 return None
             self._read(watch.ifname)  # what is still queued counts too
-            watch.poked = False
             if watch.last is None or watch.count == 0:
                 return None
             found = (watch.last, watch.count)

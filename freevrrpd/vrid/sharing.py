@@ -38,6 +38,7 @@ class Sharing:
         self.lease = Lease(0.0)  # the worker says when it waits and when it is busy
         self._repeat: bpf.Repeat | None = None  # what our filter drops
         self._check_at: float | None = None  # when to look that the tap still runs
+        self._told: float | None = None  # the Master_Down_Timer the tap was given
 
     @property
     def key(self) -> tuple[int, int, str]:
@@ -61,10 +62,13 @@ class Sharing:
             self.transmitter.withdraw(self.key)
         self._advert = None
 
-    def lost(self) -> bool:
-        """Whether the transmitter stopped our adverts because this thread held
-        no lease (it was stuck); the worker hands the frame over again."""
-        return self._advert is not None and self.lease.lost
+    def readvertise_if_lost(self, now: float) -> bool:
+        """If the transmitter stopped our adverts because this thread held no lease
+        (it was stuck), hand the frame over again; True if it did."""
+        if self._advert is None or not self.lease.lost:
+            return False
+        self.readvertise(now)
+        return True
 
     def sent(self) -> int:
         return self.transmitter.sent(self.key) if self.transmitter is not None else 0
@@ -80,9 +84,18 @@ class Sharing:
         # The tap counts before the filter drops: no repeat falls between the two.
         self.tap.expect(self.key, self.settings.interface, self._repeat.signature,
                         master_down_interval, due, poke)
+        self._told = due
         self.refilter()
         if self._check_at is None:
             self._check_at = now + CHECK_EVERY
+
+    def rearm(self, master_down_timer: float | None) -> None:
+        """Tell the tap of each Master_Down_Timer the core sets while it watches."""
+        if self._repeat is None or master_down_timer in (None, self._told):
+            return
+        self._told = master_down_timer
+        if self.tap is not None and master_down_timer is not None:
+            self.tap.rearm(self.key, master_down_timer)
 
     def watched(self) -> bool:
         """Whether the tap keeps our Master_Down deadline (and wakes us for it)."""

@@ -43,9 +43,12 @@ def lease_for(interval: float) -> float:
     return min(max(LEASE_INTERVALS * interval, LEASE_MIN), LEASE_MAX)
 
 
-def next_slot(now: float, interval: float) -> float:
-    """The next point after ``now`` of the grid of ``interval`` seconds."""
-    return (math.floor(now / interval) + 1) * interval
+def next_slot(now: float, interval: float) -> int:
+    """The number of the first point after ``now`` of the grid of ``interval``
+    seconds (slot n is at n * interval: numbers, so that no error adds up)."""
+    slot = math.floor(now / interval) + 1
+    # now / interval may round down (3.0 / 0.1 is 29.999...): never the slot of now.
+    return slot + 1 if slot * interval <= now + 1e-9 else slot
 
 
 class Lease:
@@ -74,12 +77,14 @@ class Lease:
 
 
 class _Entry:
-    __slots__ = ("name", "ifname", "frame", "interval", "term", "due", "lease", "sent")
+    __slots__ = ("name", "ifname", "frame", "interval", "term", "slot", "due", "lease",
+                 "sent")
 
-    def __init__(self, name: str, ifname: str, frame: bytes, interval: float, due: float,
+    def __init__(self, name: str, ifname: str, frame: bytes, interval: float, slot: int,
                  lease: Lease, sent: int) -> None:
         self.name, self.ifname, self.frame = name, ifname, frame
-        self.interval, self.term, self.due = interval, lease_for(interval), due
+        self.interval, self.term = interval, lease_for(interval)
+        self.slot, self.due = slot, slot * interval
         self.lease, self.sent = lease, sent
 
 
@@ -102,9 +107,11 @@ class Transmitter(threading.Thread):
         with self._cond:
             old = self._entries.get(key)
             sent = old.sent if old is not None else self._sent.pop(key, 0)
+            # A new frame for the same interval keeps its place on the grid.
+            same = old is not None and old.interval == interval
+            slot = old.slot if old is not None and same else next_slot(now, interval)
             lease.lost = False
-            self._entries[key] = _Entry(name, ifname, frame, interval,
-                                        next_slot(now, interval), lease, sent)
+            self._entries[key] = _Entry(name, ifname, frame, interval, slot, lease, sent)
             self._cond.notify()
 
     def withdraw(self, key: Hashable) -> None:
@@ -144,9 +151,10 @@ class Transmitter(threading.Thread):
             self._send(entry)
             entry.sent += 1
             # The next slot of the grid; a stall is not caught up with a burst.
-            entry.due += entry.interval
-            if entry.due <= now:
-                entry.due = next_slot(now, entry.interval)
+            entry.slot += 1
+            if entry.slot * entry.interval <= now:
+                entry.slot = next_slot(now, entry.interval)
+            entry.due = entry.slot * entry.interval
 
     def _lose(self, key: Hashable, entry: _Entry) -> None:
         del self._entries[key]

@@ -179,11 +179,10 @@ class VridWorker(threading.Thread):
         lease = self.sharing.lease
         while True:
             now = time.monotonic()
-            watched = self.sharing.watched()
-            deadlines = [d for d in (self.router.next_deadline(watched), self._retry_at,
-                                     self.guard.deadline(), self.sharing.check_at())
-                         if d is not None]
-            due = min(deadlines) if deadlines else None
+            self.sharing.rearm(self.router.master_down_timer)
+            due = min((d for d in (self.router.next_deadline(self._watched()), self._retry_at,
+                                   self.guard.deadline(), self.sharing.check_at())
+                       if d is not None), default=None)
             timeout = max(0.0, due - now) if due is not None else None
             sock = self.link.sock
             fds = [self._wake_r, *self.guard.filenos()]
@@ -191,10 +190,9 @@ class VridWorker(threading.Thread):
             ready = wait_readable(fds if sock is None else [sock.fileno(), *fds], timeout)
             now = time.monotonic()
             lease.busy(now)
-            if self.sharing.lost():
-                self.log.warning("%s: advertising again after its thread was stuck",
+            if self.sharing.readvertise_if_lost(now):
+                self.log.warning("%s: advertising again (its thread was stuck)",
                                  self.settings.name)
-                self.sharing.readvertise(now)
             if sock is not None and sock.fileno() in ready:
                 self._receive(sock, now)
             self._guard(ready, now)
@@ -209,15 +207,21 @@ class VridWorker(threading.Thread):
             self._timers(now)
         self._shutdown()
 
+    def _watched(self) -> bool:
+        """The tap keeps our Master_Down deadline and has not said it passed."""
+        return self.sharing.watched() and not self._poked
+
     def _timers(self, now: float) -> None:
         # While the repeats tap keeps the Master_Down deadline, the core's timer
         # is stale until the record is read: only the tap's poke makes it due.
-        poked, self._poked = self._poked, False
-        deadline = self.router.next_deadline(self.sharing.watched() and not poked)
+        # The poke stays until the record is read: a router held by its probe
+        # reads it when the probe is over.
+        deadline = self.router.next_deadline(self._watched())
         if deadline is None or now < deadline:
             return
         mdt = self.router.master_down_timer
-        if mdt is not None and now >= mdt:
+        if mdt is not None and now >= mdt and not self.router.held:
+            self._poked = False
             # The master's unchanged adverts were counted by the tap, not seen
             # here: take them into account before deciding it is gone.
             got = self.sharing.repeats()

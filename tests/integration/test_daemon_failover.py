@@ -165,3 +165,19 @@ def test_a_healed_partition_leaves_one_master_which_reannounces(lab: Lab) -> Non
     assert any(mac == VMAC4 for _, mac in garps(cap, VIP4, after=healing))
     assert reaches(client, VIP4)
     stop_all([d1, d2])
+
+
+def test_a_master_lost_during_the_backups_start_up_probe_is_taken_over_after_it(
+        lab: Lab) -> None:
+    """The backup's Master_Down deadline is kept by the repeats tap while the
+    backup's own timers wait for its probe (RFC 5227 2.1.1): when the master
+    goes silent inside that second, the backup still takes over once the
+    probe is done, Master_Down_Interval later (RFC 5798 6.4.2)."""
+    _, (r1, r2), _client = build_lan(lab, n=2)
+    (d2,) = start_master_first([(r2, vrid(priority=200))])
+    d1 = r1.start_daemon(vrid(priority=100))
+    d1.wait_log(r"probing 192\.0\.2\.254", timeout=10)
+    r2.cut()  # inside the 1 s probe
+    m = d1.wait_log(r"BACKUP -> MASTER: (.*)", timeout=5)
+    assert "Master_Down_Interval" in m.group(1)
+    stop_all([d1, d2])
