@@ -117,6 +117,14 @@ def _main(argv: Sequence[str] | None) -> int:
             print(summary(settings))
         print(f"{opts.config}: OK, {len(routers)} virtual router(s)")
         return 0
+    # RFC 5798 6.4.1: an owner advertises at once, before the rest is imported.
+    from freevrrpd.daemon.early import FirstAdverts
+
+    early = FirstAdverts()
+    early.send(routers, opts.pidfile)
     from freevrrpd.daemon.main import run  # imported late: -t and errors need no netlink
 
-    return run(routers, opts)
+    code = run(routers, opts)
+    if code != 0:
+        early.resign()
+    return code

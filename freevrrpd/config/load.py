@@ -10,10 +10,8 @@ the same keywords and the same validation.
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
-from pathlib import Path
 
 from freevrrpd.config.build import build
 from freevrrpd.config.conffile import read_conf
@@ -22,7 +20,6 @@ from freevrrpd.core.settings import RouterSettings
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
-log = logging.getLogger(__name__)
 
 
 MAX_FILE = 4 << 20  # bytes: a thousand virtual routers need a few hundred KiB
@@ -50,7 +47,7 @@ def load_config(
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise ConfigError([ConfigProblem(name, line, None, "a NUL byte: not a text file")])
-    if Path(name).suffix.lower() in YAML_SUFFIXES:
+    if os.path.splitext(name)[1].lower() in YAML_SUFFIXES:
         return parse_yaml(text, name, warnings)
     return parse_conf(text, name, warnings)
 
@@ -116,6 +113,8 @@ def _finish(
     if warnings is not None:
         warnings.extend(problems.warnings)
     else:
+        import logging  # not before: the owner's first advert waits for this module
+
         for warning in problems.warnings:
-            log.warning("%s", warning)
+            logging.getLogger(__name__).warning("%s", warning)
     return settings

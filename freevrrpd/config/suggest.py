@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection
 
 # Names operators bring from keepalived.conf (its vrrp_instance keywords), and
@@ -30,6 +29,8 @@ KEEPALIVED = {
 
 def suggestion(keyword: str, known: Collection[str]) -> str:
     """`` (did you mean ...?)`` for an unknown keyword, or an empty string."""
+    import difflib  # only for a misspelt keyword: not on every start
+
     word = keyword.lower()
     if word in KEEPALIVED:
         return f" (keepalived's {keyword}; here: {KEEPALIVED[word]})"

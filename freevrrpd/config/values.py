@@ -9,7 +9,6 @@ read any garbage number as 0; here nothing is guessed.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from ipaddress import (
     IPv4Address,
     IPv4Interface,
@@ -17,6 +16,7 @@ from ipaddress import (
     IPv6Interface,
     ip_address,
 )
+from typing import NamedTuple
 
 from freevrrpd.core.settings import IPAddress, IPInterface, VirtualAddress
 
@@ -65,21 +65,50 @@ def parse_int(text: str, lo: int, hi: int) -> int:
     return value
 
 
-def parse_decimal(text: str) -> Decimal:
+def _p10(n: int) -> int:
+    return int(10**n)
+
+
+class Exact(NamedTuple):
+    """A decimal number exactly as written: ``units`` / 10 ** ``places``.  Not
+    ``decimal.Decimal``, whose import (with ``numbers``) costs the start-up of an
+    address owner several milliseconds (``daemon.early``); nothing here needs more
+    than whole numbers."""
+
+    units: int
+    places: int
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+    def scaled(self, power: int) -> tuple[int, bool]:
+        """(the number times 10 ** power, rounded down; whether that was exact)."""
+        whole, rest = divmod(self.units * _p10(power), _p10(self.places))
+        return whole, rest == 0
+
+    def within(self, lo: float, hi: float) -> bool:
+        low, high = parse_decimal(_fmt(lo)), parse_decimal(_fmt(hi))
+        return (low.units * _p10(self.places) <= self.units * _p10(low.places)
+                and self.units * _p10(high.places) <= high.units * _p10(self.places))
+
+
+def parse_decimal(text: str) -> Exact:
     """A plain non-negative decimal number: ``10``, ``0.5``.  No exponents, no sign."""
     word = text.strip()
     if not _DECIMAL.fullmatch(word):
         raise BadValue(f"expected a number of seconds such as 1 or 0.5, got {_short(text)!r}")
     if len(word) > 2 * _MAX_DIGITS:
         raise BadValue(f"{_short(word)}: too many digits for a number of seconds")
-    return Decimal(word)
+    whole, _dot, fraction = word.partition(".")
+    return Exact(int(whole + fraction), len(fraction), word)
 
 
 def parse_seconds(text: str, lo: float, hi: float) -> float:
     value = parse_decimal(text)
-    if not Decimal(str(lo)) <= value <= Decimal(str(hi)):
+    if not value.within(lo, hi):
         raise BadValue(f"{value} seconds is out of range {_fmt(lo)}..{_fmt(hi)}")
-    return float(value)
+    return value.units / _p10(value.places)
 
 
 def _fmt(number: float) -> str:
@@ -95,20 +124,21 @@ def parse_advert_int_cs(text: str, version: int) -> int:
     """
     value = parse_decimal(text)
     if version == 2:
-        if value != value.to_integral_value():
+        seconds, exact = value.scaled(0)
+        if not exact:
             raise BadValue(
                 f"VRRPv2 advertises whole seconds (RFC 3768 5.3.7), got {value}; "
                 "use version = 3 for sub-second intervals"
             )
-        if not 1 <= value <= 255:
+        if not 1 <= seconds <= 255:
             raise BadValue(f"{value} is out of range 1..255 seconds for VRRPv2")
-        return int(value) * 100
-    centis = value * 100
-    if centis != centis.to_integral_value():
+        return seconds * 100
+    centis, exact = value.scaled(2)
+    if not exact:
         raise BadValue(f"VRRPv3 intervals go in steps of 0.01 s (RFC 5798 5.2.7), got {value}")
     if not 1 <= centis <= 4095:
         raise BadValue(f"{value} is out of range 0.01..40.95 seconds for VRRPv3")
-    return int(centis)
+    return centis
 
 
 def parse_interface_name(text: str) -> str:

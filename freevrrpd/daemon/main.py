@@ -32,7 +32,7 @@ from freevrrpd.daemon.process import (
 )
 from freevrrpd.daemon.server import BoundedServer
 from freevrrpd.daemon.supervisor import Supervisor
-from freevrrpd.net.netlink import Netlink, NetlinkError
+from freevrrpd.net.netlink import Netlink, NetlinkError, group_of
 from freevrrpd.vrid.addressbook import AddressBook, book_path
 
 log = logging.getLogger("freevrrpd")
@@ -146,7 +146,9 @@ def run(routers: Sequence[RouterSettings], opts: argparse.Namespace) -> int:
     if isinstance(prepared, int):
         return prepared
     pidfile = prepared
-    netlink = Netlink()
+    # Our virtual-MAC interfaces join a link group of this instance's own: at
+    # the exit they go in one request (``Netlink.flush_deletes``).
+    netlink = Netlink(group=group_of(os.path.abspath(opts.pidfile)))
     book = AddressBook(book_path(opts.pidfile))
     sup = Supervisor(routers, netlink, os.path.abspath(opts.config), book)
     try:

@@ -169,7 +169,18 @@ class Supervisor:
     def stop(self) -> None:
         with self.lock:
             # Resign first: backups take over after Skew_Time (RFC 5798 6.4.3).
+            # Every router's thread sends its priority-0 advert and hands its
+            # removals over; they are done together once all have resigned.
+            self.netlink.defer_deletes()
             self._stop_workers(self.workers)
+            try:
+                failed = self.netlink.flush_deletes()
+            except NetlinkError as exc:
+                log.error("%s", exc)
+                failed = []
+            for link, iface, why in failed:
+                log.error("cannot remove %s from %s: %s", iface, link, why)
+                self.book.added(link, str(iface))  # still there: the next start removes it
             if self.monitor is not None:
                 self.monitor.stop()
                 self.monitor = None

@@ -53,6 +53,8 @@ class Netlink:
         self._pid = os.getpid()
         self._closed = False
         self._warned: set[str] = set()
+        # At the daemon's exit: removals collected, done at once (``flush_deletes``).
+        self._deferred: tuple[list[tuple[str, IPIface]], list[str]] | None = None
 
     # ---- plumbing -------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[[RtnlSocket], _T]) -> _T:
@@ -84,6 +86,33 @@ class Netlink:
                 self._nl.close()
                 self._nl = None
 
+    # ---- the exit: every removal at once --------------------------------------------
+    def defer_deletes(self) -> None:
+        """From now on addresses and interfaces to remove are collected, and removed
+        together by ``flush_deletes``: at the exit of a daemon of many routers, one
+        request per few hundred addresses instead of one round trip (and a dump of
+        the interface) each, and the virtual-MAC interfaces unregistered together."""
+        with self._lock:
+            self._deferred = ([], [])
+
+    def _defer(self, add: Callable[[tuple[list[tuple[str, IPIface]], list[str]]], None],
+               ) -> bool:
+        with self._lock:
+            if self._deferred is None:
+                return False
+            add(self._deferred)
+            return True
+
+    def flush_deletes(self) -> list[tuple[str, IPIface, str]]:
+        """Do the collected removals; (interface, address, reason) of each that failed."""
+        with self._lock:
+            deferred, self._deferred = self._deferred, None
+        if deferred is None:
+            return []
+        addresses, links = deferred
+        return self._call("cannot remove the virtual addresses and interfaces",
+                          lambda nl: rtnl.delete_many(nl, addresses, links, self.group))
+
     # ---- links ----------------------------------------------------------------------
     def ifindex(self, link: str) -> int | None:
         """Index of interface ``link``, None if there is none."""
@@ -114,6 +143,9 @@ class Netlink:
 
     def delete_link(self, link: str) -> None:
         """Remove interface ``link``; nothing happens if it does not exist."""
+        if self._defer(lambda d: d[1].append(link)):
+            return
+
         def run(nl: RtnlSocket) -> None:
             msg = rtnl.find_link(nl, link)
             if msg is not None:
@@ -176,6 +208,9 @@ class Netlink:
     def del_address(self, link: str, iface: IPIface) -> None:
         """Remove ``iface`` from ``link``; already gone (or no such link) is fine.
         Removing a primary IPv4 address promotes its secondaries (see rtnl)."""
+        if self._defer(lambda d: d[0].append((link, iface))):
+            return
+
         def run(nl: RtnlSocket) -> None:
             msg = rtnl.find_link(nl, link)
             if msg is not None:

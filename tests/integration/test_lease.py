@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from freevrrpd.vrid.transmitter import lease_for
 from lab import Lab
 from tests.support.daemon_conf import vrid
 from tests.support.root import needs_root
@@ -23,8 +24,6 @@ from tests.support.vrrp_lab import (
     mdi,
     wait_master,
 )
-
-from freevrrpd.vrid.transmitter import lease_for
 
 pytestmark = [pytest.mark.netns, needs_root]
 

@@ -355,3 +355,41 @@ def test_cleanup_stale_removes_only_this_vrids_leftovers(netns: Callable[[], str
     # 203.0.113.7 was the primary of its subnet: removing it must promote the
     # host's 203.0.113.8, not delete it along (promote_secondaries).
     assert {i["local"] for i in addr_json(a, "d0") if i["scope"] == "global"} == {"203.0.113.8"}
+
+
+def test_removals_deferred_to_the_exit_go_at_once_and_keep_the_hosts_address(
+        netns: Callable[[], str]) -> None:
+    """At the daemon's exit every router hands its removals over; they are done
+    together: addresses on interfaces that stay in batched requests (a VIP that
+    is the primary of its subnet still promotes the host's own address), the
+    virtual-MAC interfaces by link group (their addresses go with them), and a
+    failure is reported, not raised."""
+    a, b = netns(), netns()
+    veth(a, b)
+    sh("ip", "-n", a, "addr", "add", "203.0.113.7/24", "dev", "va")  # the VIP came first
+    sh("ip", "-n", a, "addr", "add", "203.0.113.8/24", "dev", "va")  # the host's own
+    sh("ip", "-n", a, "addr", "add", "198.51.100.9/24", "dev", "va")
+
+    def body(_nl: Netlink) -> Any:
+        nl = Netlink(group=0x4000_1234)
+        try:
+            vmacs = [nl.ensure_macvlan("va", vrid, 4) for vrid in (1, 2, 3)]
+            for n, vmac in enumerate(vmacs, start=1):
+                nl.add_address(vmac, ip_interface(f"192.0.2.{n}/24"))
+            nl.defer_deletes()
+            nl.del_address("va", ip_interface("203.0.113.7/24"))
+            nl.del_address("va", ip_interface("198.51.100.9/24"))
+            nl.del_address("nosuch0", ip_interface("192.0.2.99/24"))  # gone already: fine
+            for n, vmac in enumerate(vmacs, start=1):
+                nl.del_address(vmac, ip_interface(f"192.0.2.{n}/24"))
+                nl.delete_link(vmac)
+            before = nl.addresses("va")  # nothing happened yet
+            failed = nl.flush_deletes()
+            return before, failed, nl.addresses("va")
+        finally:
+            nl.close()
+
+    before, failed, after = in_ns(a, with_netlink(body))
+    assert ip_interface("203.0.113.7/24") in before and failed == []
+    assert {str(i) for i in after if i.version == 4} == {"203.0.113.8/24"}
+    assert not [link for link in links(a) if link["ifname"].startswith("vrrp")]

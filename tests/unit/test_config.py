@@ -655,3 +655,19 @@ def test_example_file_commented_lines_are_valid_settings() -> None:
     body = "\n".join(s for s in settable if s.split(" = ")[0].lower() not in ignored)
     settings = one(body + "\n")
     assert settings.masterscript == "/usr/local/bin/master_script.sh"
+
+
+def test_decimal_numbers_are_kept_exact_without_floats() -> None:
+    from freevrrpd.config.values import BadValue, parse_advert_int_cs, parse_decimal, parse_seconds
+
+    assert parse_decimal("0.10").scaled(2) == (10, True)
+    assert parse_decimal("0.015").scaled(2) == (1, False)
+    assert parse_advert_int_cs("40.95", 3) == 4095
+    assert parse_advert_int_cs("3.0", 2) == 300
+    for bad, version in (("0.015", 3), ("40.96", 3), ("1.5", 2), ("0", 3), ("256", 2)):
+        with pytest.raises(BadValue):
+            parse_advert_int_cs(bad, version)
+    # 0.1 + 0.2 is not 0.3 in floats; here the bounds hold exactly.
+    assert parse_seconds("0.3", 0.3, 0.3) == 0.3
+    with pytest.raises(BadValue, match="0.30001 seconds is out of range"):
+        parse_seconds("0.30001", 0, 0.3)
