@@ -31,6 +31,7 @@ class VirtualRouter:
     version: int = 3
     interval: float = 0.1  # seconds
     more: tuple[str, ...] = ()  # further virtual addresses
+    interface: str = "eth0"
 
     @property
     def ip(self) -> str:
@@ -52,7 +53,7 @@ def freevrrpd_conf(vrs: Sequence[VirtualRouter]) -> str:
         out += [
             "[VRID]",
             f"serverid = {vr.vrid}",
-            "interface = eth0",
+            f"interface = {vr.interface}",
             f"priority = {vr.priority}",
             f"version = {vr.version}",
             f"advertint = {vr.interval:g}",
@@ -113,7 +114,8 @@ def start(impl: str, host: Host, vrs: Sequence[VirtualRouter]) -> Running:
     if impl == "keepalived":
         instances = [
             KeepalivedInstance(vrid=vr.vrid, priority=vr.priority, vips=vr.vips,
-                               version=vr.version, advert_int=vr.interval)
+                               version=vr.version, advert_int=vr.interval,
+                               interface=vr.interface, name=f"VI_{vr.interface}_{vr.vrid}")
             for vr in vrs
         ]
         conf = keepalived_conf(*instances, router_id=f"fv-{host.name}")

@@ -1,7 +1,7 @@
 """``python -m bench.run [--quick]``: run every scenario for both daemons, write the report.
 
-Needs root (network namespaces).  The full run takes about six minutes; the
-quick one under a minute.  Each scenario runs freevrrpd, then keepalived, in
+Needs root (network namespaces).  The full run takes about twelve minutes;
+the quick one about two.  Each scenario runs freevrrpd, then keepalived, in
 fresh namespaces of the same lab package.
 """
 
@@ -24,15 +24,8 @@ from .failover import Case, FailoverResult, HandoverResult, run_failover, run_ha
 from .peers import IMPLS
 from .plot import failover_png
 from .report import Results, render
-from .steady import (
-    ElectionResult,
-    StartupResult,
-    SteadyCase,
-    SteadyResult,
-    run_election,
-    run_startup,
-    run_steady,
-)
+from .startup import ElectionResult, StartupResult, run_election, run_startup
+from .steady import SteadyCase, SteadyResult, run_steady
 
 BENCH = Path(__file__).resolve().parent
 R = TypeVar("R")
@@ -51,16 +44,20 @@ class Plan:
 FULL = Plan(
     failover=(Case(2, 1.0, 3), Case(3, 0.1, 5), Case(3, 0.01, 10)),
     handover=(Case(3, 0.1, 3), Case(2, 1.0, 2)),
-    steady=(SteadyCase(255, 2, 1.0, window=20.0, settle=10.0),
-            SteadyCase(100, 3, 0.1, window=20.0, settle=10.0)),
-    startup_reps=3,
+    steady=(SteadyCase(1, 3, 0.1, window=10.0, settle=5.0),
+            SteadyCase(255, 3, 1.0, window=20.0, settle=10.0),
+            SteadyCase(100, 3, 0.1, window=20.0, settle=10.0),
+            SteadyCase(100, 3, 0.1, window=20.0, settle=10.0, role="backup"),
+            SteadyCase(250, 3, 1.0, window=20.0, settle=15.0, lans=4)),
+    startup_reps=5,
     picture_interval=0.1,
 )
 QUICK = Plan(
     failover=(Case(3, 0.1, 1), Case(3, 0.01, 2)),
     handover=(Case(3, 0.1, 1),),
-    steady=(SteadyCase(100, 3, 0.1, window=3.0, settle=2.0),),
-    startup_reps=1,
+    steady=(SteadyCase(100, 3, 0.1, window=3.0, settle=2.0),
+            SteadyCase(100, 3, 0.1, window=3.0, settle=2.0, role="backup")),
+    startup_reps=3,
     picture_interval=0.1,
 )
 
@@ -111,7 +108,7 @@ def _failed_handover(impl: str, case: Case, error: str) -> HandoverResult:
 
 
 def _failed_steady(impl: str, sc: SteadyCase, error: str) -> SteadyResult:
-    return SteadyResult(impl, sc.vrids, sc.version, sc.interval, error=error)
+    return SteadyResult(impl, sc.total, sc.version, sc.interval, sc.role, sc.lans, error=error)
 
 
 def run(plan: Plan, mode: str) -> Results:

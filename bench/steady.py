@@ -1,9 +1,16 @@
-"""Steady state as master of many VRIDs, and start-up time of an address owner.
+"""Steady state of many virtual routers, as master or as backup, on one or more LANs.
 
-Steady state: CPU (utime+stime of every process of the daemon, all threads)
-over a window, resident memory at its end, and the advert interval jitter of
-each VRID from the switch capture: consecutive advert deltas minus the
-configured interval (RFC 5798 6.4.3: the master re-arms Adver_Timer each time).
+Master: the daemon on r1 is the only router of N VRIDs per LAN (priority 100):
+each becomes master after its Master_Down_Interval.  Backup: r2 runs keepalived
+as master of the same VRIDs (priority 200, for both daemons under test, so the
+backups hear the same adverts) and the daemon under test on r1 is their
+backup (priority 100).  Measured over a window after everything settled: CPU
+(utime+stime of every process of the daemon, all threads), resident memory at
+its end, and, as master, the advert interval jitter of each VRID from the
+switch captures (RFC 5798 6.4.3: the master re-arms Adver_Timer each time).
+Start-up: launch until every VRID advertised, and the largest gap between a
+VRID's first adverts and the window (a master must advertise every interval
+from its first advert on).  Then SIGTERM: resignations and exit.
 """
 
 from __future__ import annotations
@@ -11,28 +18,46 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass
 
-from lab import Lab, LabError
+from lab import Host, Lab, LabError, Switch
 
 from . import peers, procstat
-from .capture import switch_capture
-from .common import R1_IP, label, median, percentile, theory_master_down, wait_for
+from .capture import SwitchCapture, switch_capture
+from .common import label as interval_label
+from .common import median, percentile, theory_master_down, wait_for
 from .wire import Advert, PcapTail
+
+# (interface, the host's address, the virtual address of VRID n) of each LAN;
+# three IPv4 documentation ranges (RFC 5737), then IPv6 (RFC 3849).
+LANS = (("eth0", "192.0.2.254/24", "192.0.2.{n}/24"),
+        ("eth1", "198.51.100.254/24", "198.51.100.{n}/24"),
+        ("eth2", "203.0.113.254/24", "203.0.113.{n}/24"),
+        ("eth3", "2001:db8:4::fe/64", "2001:db8:4::{n:x}/64"))
+BACKUP_IP = {"eth0": "192.0.2.253/24", "eth1": "198.51.100.253/24",
+             "eth2": "203.0.113.253/24", "eth3": "2001:db8:4::fd/64"}
+SINGLE_VIP = peers.bulk_vip  # one LAN: the figures of earlier reports
 
 
 @dataclass(frozen=True)
 class SteadyCase:
-    vrids: int
+    vrids: int  # per LAN
     version: int
     interval: float
     window: float  # seconds of measurement
     settle: float  # seconds after the last VRID became master
+    role: str = "master"  # or "backup" (beside a keepalived master)
+    lans: int = 1
+
+    @property
+    def total(self) -> int:
+        return self.vrids * self.lans
 
     @property
     def label(self) -> str:
-        return f"{self.vrids} VRIDs, {label(self.version, self.interval)}"
+        where = f" ({self.lans} interfaces x {self.vrids})" if self.lans > 1 else ""
+        return (f"{self.total} VRIDs{where}, {interval_label(self.version, self.interval)}"
+                f"{', as backup' if self.role == 'backup' else ''}")
 
 
 @dataclass
@@ -41,6 +66,8 @@ class SteadyResult:
     vrids: int
     version: int
     interval: float
+    role: str = "master"
+    lans: int = 1
     window: float = 0.0
     cpu_percent: float = 0.0  # of one core
     rss_mib: float = 0.0
@@ -48,73 +75,169 @@ class SteadyResult:
     threads: int = 0
     adverts: int = 0
     expected: int = 0
-    jitter_median_ms: float = 0.0
-    jitter_p99_ms: float = 0.0
-    jitter_max_ms: float = 0.0
+    jitter_median_ms: float = math.nan
+    jitter_p99_ms: float = math.nan
+    jitter_max_ms: float = math.nan
     capture_drops: int | None = None
+    startup_all_s: float = math.nan  # launch -> every VRID advertised (master role)
+    startup_gap_max_ms: float = math.nan  # worst gap - interval after a VRID's first advert
+    takeovers: int = 0  # backup role: VRIDs the backup advertised (should be none)
     resigned: int = 0  # VRIDs whose priority-0 advert was seen after SIGTERM
     resign_s: float = math.nan  # SIGTERM -> last priority-0 advert
     exit_s: float = math.nan  # SIGTERM -> process exit
     error: str | None = None
 
+    @property
+    def label(self) -> str:
+        return SteadyCase(self.vrids // max(self.lans, 1), self.version, self.interval, 0, 0,
+                          self.role, self.lans).label
+
 
 @dataclass
-class StartupResult:
-    impl: str
-    times: list[float] = field(default_factory=list)  # launch -> first advert, seconds
-    error: str | None = None
+class _Lan:
+    ifname: str
+    switch: Switch
+    capture: SwitchCapture
+    tail: PcapTail
 
 
-def _bulk(case: SteadyCase) -> list[peers.VirtualRouter]:
-    # Priority 100, as a real router: each VRID becomes master after its
-    # Master_Down_Interval, as nobody else speaks for it.
-    return [peers.VirtualRouter(n, 100, peers.bulk_vip(n), case.version, case.interval)
-            for n in range(1, case.vrids + 1)]
+def _routers(case: SteadyCase, priority: int) -> list[peers.VirtualRouter]:
+    out = []
+    for ifname, _host_ip, vip in LANS[:case.lans]:
+        for n in range(1, case.vrids + 1):
+            address = SINGLE_VIP(n) if case.lans == 1 else vip.format(n=n)
+            out.append(peers.VirtualRouter(n, priority, address, case.version, case.interval,
+                                           interface=ifname))
+    return out
+
+
+def _topology(lab: Lab, case: SteadyCase) -> tuple[Host, Host | None, list[_Lan]]:
+    switches = [lab.add_switch(f"lan{i}") for i in range(case.lans)]
+    first_ip = "192.0.2.1/24" if case.lans == 1 else LANS[0][1]
+    r1 = lab.add_host("r1", switches[0], first_ip)
+    r2 = None
+    if case.role == "backup":
+        r2 = lab.add_host("r2", switches[0], "192.0.2.2/24" if case.lans == 1
+                          else BACKUP_IP["eth0"])
+    lans = []
+    for i, (ifname, host_ip, _vip) in enumerate(LANS[:case.lans]):
+        if i:
+            v6 = ":" in host_ip
+            lab.add_link(r1, switches[i], ifname, ipv6=host_ip if v6 else None,
+                         ipv4=None if v6 else host_ip)
+            if r2 is not None:
+                ip = BACKUP_IP[ifname]
+                lab.add_link(r2, switches[i], ifname, ipv6=ip if v6 else None,
+                             ipv4=None if v6 else ip)
+        cap = switch_capture(lab, switches[i], "ip proto 112 or ip6 proto 112", f"steady{i}")
+        lans.append(_Lan(ifname, switches[i], cap, PcapTail(cap.path)))
+    return r1, r2, lans
 
 
 def run_steady(impl: str, case: SteadyCase) -> SteadyResult:
-    result = SteadyResult(impl, case.vrids, case.version, case.interval)
+    result = SteadyResult(impl, case.total, case.version, case.interval, case.role, case.lans)
     with Lab() as lab:
-        sw = lab.add_switch()
-        host = lab.add_host("r1", sw, f"{R1_IP}/24")
-        cap = switch_capture(lab, sw, "ip proto 112", "steady")
-        tail = PcapTail(cap.path)
+        r1, r2, lans = _topology(lab, case)
         try:
-            daemon = peers.start(impl, host, _bulk(case))
-            seen: set[int] = set()
-
-            def all_master() -> bool | None:
-                seen.update(a.vrid for a in tail.poll() if a.src_ip == R1_IP)
-                return True if len(seen) >= case.vrids else None
-
-            limit = 30.0 + theory_master_down(case.version, case.interval)
-            wait_for(all_master, limit, f"all {case.vrids} VRIDs to advertise", poll=0.1)
+            if r2 is not None:  # the same master for both daemons under test
+                master = peers.start("keepalived", r2, _routers(case, 200))
+                _wait_all(lans, case, master.launched)
+            launched = time.time()
+            daemon = peers.start(impl, r1, _routers(case, 100))
+            if r2 is None:
+                result.startup_all_s = _wait_all(lans, case, launched)
+            else:
+                time.sleep(theory_master_down(case.version, case.interval) + 1.0)
             time.sleep(case.settle)
-            pids = daemon.pids()
-            cpu0, t0 = procstat.total_cpu(pids), time.time()
-            time.sleep(case.window)  # nothing else of ours runs meanwhile
-            cpu1, t1 = procstat.total_cpu(pids), time.time()
-            result.rss_mib = procstat.total_rss_kib(pids) / 1024
-            result.processes = len(pids)
-            result.threads = sum(procstat.threads(p) for p in pids)
-            result.window = t1 - t0
-            result.cpu_percent = 100 * (cpu1 - cpu0) / (t1 - t0)
-            time.sleep(0.2)
-            tail.poll()
-            _jitter(result, tail, t0, t1, case)
-            if daemon.proc.poll() is not None:
-                raise LabError(f"{impl} exited during the measurement")
-            _stop(result, daemon, tail)
+            _measure(result, daemon, lans, case)
+            _stop(result, daemon, lans)
         except LabError as exc:
             result.error = str(exc).splitlines()[0]
         finally:
-            cap.stop()
-            result.capture_drops = cap.dropped()
+            for lan in lans:
+                lan.capture.stop()
+            result.capture_drops = sum(lan.capture.dropped() or 0 for lan in lans)
     return result
 
 
-def _stop(result: SteadyResult, daemon: peers.Running, tail: PcapTail) -> None:
-    """SIGTERM: every VRID resigns with priority 0 (RFC 5798 6.4.3); time the last
+def _wait_all(lans: list[_Lan], case: SteadyCase, since: float) -> float:
+    """Until every VRID of every LAN advertised after ``since``; seconds it took."""
+    seen: set[tuple[str, int]] = set()
+    last = since
+
+    def everyone() -> bool | None:
+        nonlocal last
+        for lan in lans:
+            for a in lan.tail.poll():
+                if a.time > since and a.priority > 0 and (lan.ifname, a.vrid) not in seen:
+                    seen.add((lan.ifname, a.vrid))
+                    last = max(last, a.time)
+        return True if len(seen) >= case.total else None
+
+    limit = 60.0 + case.total * 0.05 + theory_master_down(case.version, case.interval)
+    wait_for(everyone, limit, f"all {case.total} VRIDs to advertise", poll=0.1)
+    return last - since
+
+
+def _measure(result: SteadyResult, daemon: peers.Running, lans: list[_Lan],
+             case: SteadyCase) -> None:
+    pids = daemon.pids()
+    cpu0, t0 = procstat.total_cpu(pids), time.time()
+    time.sleep(case.window)  # nothing else of ours runs meanwhile
+    cpu1, t1 = procstat.total_cpu(pids), time.time()
+    result.rss_mib = procstat.total_rss_kib(pids) / 1024
+    result.processes = len(pids)
+    result.threads = sum(procstat.threads(p) for p in pids)
+    result.window = t1 - t0
+    result.cpu_percent = 100 * (cpu1 - cpu0) / (t1 - t0)
+    time.sleep(0.2)
+    mine = {lan.ifname: _from_host(lan, daemon.host) for lan in lans}
+    if case.role == "backup":
+        result.takeovers = len({(i, a.vrid) for i, advs in mine.items() for a in advs
+                                if t0 <= a.time <= t1})
+    else:
+        _jitter(result, mine, t0, t1, case)
+    if daemon.proc.poll() is not None:
+        raise LabError(f"{result.impl} exited during the measurement")
+
+
+def _from_host(lan: _Lan, host: Host) -> list[Advert]:
+    """The adverts the daemon under test sent on this LAN, by their Ethernet source
+    (no virtual MAC in these runs: the interface's own)."""
+    lan.tail.poll()
+    mac = str(host.link(lan.ifname)["address"])
+    return [a for a in lan.tail.adverts if a.src_mac == mac]
+
+
+def _jitter(result: SteadyResult, mine: dict[str, list[Advert]], t0: float, t1: float,
+            case: SteadyCase) -> None:
+    per_vrid: dict[tuple[str, int], list[float]] = defaultdict(list)
+    first: dict[tuple[str, int], float] = {}
+    startup_gaps: list[float] = []
+    for ifname, advs in mine.items():
+        for a in advs:
+            if a.priority == 0:
+                continue
+            key = (ifname, a.vrid)
+            if t0 <= a.time <= t1:
+                per_vrid[key].append(a.time)
+            elif a.time < t0:
+                if key in first:
+                    startup_gaps.append(a.time - first[key] - case.interval)
+                first[key] = a.time
+    deltas: list[float] = []
+    for times in per_vrid.values():
+        deltas += [abs(b - a - case.interval) for a, b in zip(times, times[1:], strict=False)]
+    result.adverts = sum(len(t) for t in per_vrid.values())
+    result.expected = round(case.total * (t1 - t0) / case.interval)
+    result.jitter_median_ms = 1000 * median(deltas)
+    result.jitter_p99_ms = 1000 * percentile(deltas, 99)
+    result.jitter_max_ms = 1000 * max(deltas, default=math.nan)
+    result.startup_gap_max_ms = 1000 * max(startup_gaps, default=math.nan)
+
+
+def _stop(result: SteadyResult, daemon: peers.Running, lans: list[_Lan]) -> None:
+    """SIGTERM: every master resigns with priority 0 (RFC 5798 6.4.3); time the last
     resignation and the exit.  Waited for here, so that a slow exit is measured
     rather than cut short by the lab's cleanup."""
     sent = time.time()
@@ -122,90 +245,10 @@ def _stop(result: SteadyResult, daemon: peers.Running, tail: PcapTail) -> None:
     code = daemon.wait(120.0)
     result.exit_s = time.time() - sent if code is not None else math.nan
     time.sleep(0.2)
-    tail.poll()
-    zeros = [a.time for a in tail.adverts if a.time > sent and a.priority == 0]
-    result.resigned = len({a.vrid for a in tail.adverts if a.time > sent and a.priority == 0})
-    result.resign_s = max(zeros) - sent if zeros else math.nan
-
-
-def _jitter(result: SteadyResult, tail: PcapTail, t0: float, t1: float,
-            case: SteadyCase) -> None:
-    per_vrid: dict[int, list[float]] = defaultdict(list)
-    for a in tail.adverts:
-        if a.src_ip == R1_IP and t0 <= a.time <= t1:
-            per_vrid[a.vrid].append(a.time)
-    deltas: list[float] = []
-    for times in per_vrid.values():
-        deltas += [abs(b - a - case.interval) for a, b in zip(times, times[1:], strict=False)]
-    result.adverts = sum(len(t) for t in per_vrid.values())
-    result.expected = round(case.vrids * (t1 - t0) / case.interval)
-    result.jitter_median_ms = 1000 * median(deltas)
-    result.jitter_p99_ms = 1000 * percentile(deltas, 99)
-    result.jitter_max_ms = 1000 * max(deltas, default=float("nan"))
-
-
-def _first_after(tail: PcapTail, t: float) -> Advert | None:
-    return next((a for a in tail.poll() if a.time > t), None)
-
-
-def run_startup(impl: str, reps: int) -> StartupResult:
-    """Launch (Popen) to the first advert of a priority-255 owner, which starts as
-    master at once (RFC 5798 6.4.1)."""
-    result = StartupResult(impl)
-    vr = peers.VirtualRouter(1, 255, peers.bulk_vip(1), 3, 1.0)
-    with Lab() as lab:
-        sw = lab.add_switch()
-        host = lab.add_host("r1", sw, f"{R1_IP}/24")
-        cap = switch_capture(lab, sw, "ip proto 112", "startup")
-        tail = PcapTail(cap.path)
-        try:
-            for _ in range(reps):
-                daemon = peers.start(impl, host, [vr])
-                first = wait_for(partial(_first_after, tail, daemon.launched), 10.0,
-                                 "the first advert")
-                result.times.append(first.time - daemon.launched)
-                daemon.stop()
-                time.sleep(0.3)
-                tail.poll()  # the priority-0 advert of the stop
-        except LabError as exc:
-            result.error = str(exc).splitlines()[0]
-        finally:
-            cap.stop()
-    return result
-
-
-@dataclass
-class ElectionResult:
-    impl: str
-    addresses: int
-    times: list[float] = field(default_factory=list)  # launch -> first advert, seconds
-    error: str | None = None
-
-
-def run_election(impl: str, addresses: int, reps: int) -> ElectionResult:
-    """A lone router of priority 100 (VRRPv3, 100 ms) with ``addresses`` virtual
-    addresses: launch to its first advert as master.  freevrrpd probes the
-    addresses first (RFC 5227 2.1.1), all of them in one window; keepalived does
-    not probe."""
-    result = ElectionResult(impl, addresses)
-    more = tuple(f"198.51.100.{n}/24" for n in range(2, addresses + 1))
-    vr = peers.VirtualRouter(1, 100, "198.51.100.1/24", 3, 0.1, more)
-    with Lab() as lab:
-        sw = lab.add_switch()
-        host = lab.add_host("r1", sw, f"{R1_IP}/24")
-        cap = switch_capture(lab, sw, "ip proto 112", f"election-{addresses}")
-        tail = PcapTail(cap.path)
-        try:
-            for _ in range(reps):
-                daemon = peers.start(impl, host, [vr])
-                first = wait_for(partial(_first_after, tail, daemon.launched), 60.0,
-                                 "the first advert")
-                result.times.append(first.time - daemon.launched)
-                daemon.stop()
-                time.sleep(0.3)
-                tail.poll()
-        except LabError as exc:
-            result.error = str(exc).splitlines()[0]
-        finally:
-            cap.stop()
-    return result
+    zeros = []
+    for lan in lans:
+        for a in _from_host(lan, daemon.host):
+            if a.time > sent and a.priority == 0:
+                zeros.append((lan.ifname, a.vrid, a.time))
+    result.resigned = len({(i, v) for i, v, _t in zeros})
+    result.resign_s = max(t for _i, _v, t in zeros) - sent if zeros else math.nan

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from lab import pcap
 
 _ETH_P_IP = 0x0800
+_ETH_P_IPV6 = 0x86DD
 _ETH_P_8021Q = 0x8100
 _PROTO_VRRP = 112
 
@@ -32,7 +33,7 @@ class Advert:
 
 
 def decode(ts: float, frame: bytes) -> Advert | None:
-    """The advert in an Ethernet frame, or None if it is not an IPv4 VRRP packet."""
+    """The advert in an Ethernet frame, or None if it is not a VRRP packet."""
     if len(frame) < 14:
         return None
     (ethertype,) = struct.unpack_from("!H", frame, 12)
@@ -40,13 +41,19 @@ def decode(ts: float, frame: bytes) -> Advert | None:
     if ethertype == _ETH_P_8021Q and len(frame) >= 18:
         (ethertype,) = struct.unpack_from("!H", frame, 16)
         offset = 18
-    if ethertype != _ETH_P_IP or len(frame) < offset + 20:
+    if ethertype == _ETH_P_IPV6 and len(frame) >= offset + 48:
+        if frame[offset + 6] != _PROTO_VRRP:
+            return None
+        src_ip = str(ipaddress.IPv6Address(frame[offset + 8 : offset + 24]))
+        vrrp = frame[offset + 40 :]
+    elif ethertype == _ETH_P_IP and len(frame) >= offset + 20:
+        ihl = (frame[offset] & 0x0F) * 4
+        if frame[offset + 9] != _PROTO_VRRP or len(frame) < offset + ihl + 8:
+            return None
+        src_ip = str(ipaddress.IPv4Address(frame[offset + 12 : offset + 16]))
+        vrrp = frame[offset + ihl :]
+    else:
         return None
-    ihl = (frame[offset] & 0x0F) * 4
-    if frame[offset + 9] != _PROTO_VRRP or len(frame) < offset + ihl + 8:
-        return None
-    src_ip = str(ipaddress.IPv4Address(frame[offset + 12 : offset + 16]))
-    vrrp = frame[offset + ihl :]
     version = vrrp[0] >> 4
     if version == 2:
         interval = float(vrrp[5])  # RFC 3768 5.3.7: Adver Int, whole seconds

@@ -205,6 +205,19 @@ class Netlink:
             rtnl.add_addr(nl, int(rtnl.need_link(nl, link)["index"]), iface, label)
         self._call(f"cannot add {iface} to {link}", run)
 
+    def add_addresses(self, link: str, ifaces: Sequence[IPIface]) -> None:
+        """``add_address`` for several, in one request (a router of many addresses
+        claims them in one round trip); every failure is named."""
+        def run(nl: RtnlSocket) -> None:
+            index = int(rtnl.need_link(nl, link)["index"])
+            answers = nl.batch([rtnl.add_request(index, i, None) for i in ifaces])
+            bad = [(i, code) for i, (code, _a) in zip(ifaces, answers, strict=True)
+                   if code and code != errno.EEXIST]
+            if bad:
+                raise NetlinkError("; ".join(f"{i}: {os.strerror(c)}" for i, c in bad),
+                                   bad[0][1])
+        self._call(f"cannot add addresses to {link}", run)
+
     def del_address(self, link: str, iface: IPIface) -> None:
         """Remove ``iface`` from ``link``; already gone (or no such link) is fine.
         Removing a primary IPv4 address promotes its secondaries (see rtnl)."""

@@ -137,11 +137,14 @@ class Effects:
             self.log.debug("%s: virtual MAC %s on %s", s.name, mac_text(self.vmac), self.macvlan)
         todo = [a for a in (s.addresses if addresses is None else addresses)
                 if a not in self.owned]
+        by_target: dict[str, list[VirtualAddress]] = {}
         for va in todo:
-            target = self._target(va)
-            # Recorded first: a crash right after the add still finds it.
-            self.book.added(target, str(va.interface))
-            self.netlink.add_address(target, va.interface)
+            by_target.setdefault(self._target(va), []).append(va)
+        for target, vas in by_target.items():
+            # Recorded first: a crash right after the add still finds them.
+            for va in vas:
+                self.book.added(target, str(va.interface))
+            self.netlink.add_addresses(target, [va.interface for va in vas])
         if todo:
             self.log.info("%s: claimed %s", s.name, ", ".join(str(a) for a in todo))
 

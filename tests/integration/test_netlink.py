@@ -393,3 +393,22 @@ def test_removals_deferred_to_the_exit_go_at_once_and_keep_the_hosts_address(
     assert ip_interface("203.0.113.7/24") in before and failed == []
     assert {str(i) for i in after if i.version == 4} == {"203.0.113.8/24"}
     assert not [link for link in links(a) if link["ifname"].startswith("vrrp")]
+
+
+def test_a_routers_addresses_are_added_in_one_request(netns: Callable[[], str]) -> None:
+    a, b = netns(), netns()
+    veth(a, b)
+    sh("ip", "-n", a, "addr", "add", "192.0.2.2/24", "dev", "va")  # already there: fine
+
+    def body(nl: Netlink) -> Any:
+        nl.add_addresses("va", [ip_interface(x) for x in
+                                ("192.0.2.1/24", "192.0.2.2/24", "2001:db8::5/64")])
+        try:
+            nl.add_addresses("nosuch0", [ip_interface("192.0.2.9/24")])
+        except NetlinkError as exc:
+            return nl.addresses("va"), str(exc)
+        return nl.addresses("va"), None
+
+    present, error = in_ns(a, with_netlink(body))
+    assert {"192.0.2.1/24", "192.0.2.2/24", "2001:db8::5/64"} <= {str(i) for i in present}
+    assert error is not None and "nosuch0" in error
