@@ -30,30 +30,39 @@ def _first_after(tail: PcapTail, t: float) -> Advert | None:
     return next((a for a in tail.poll() if a.time > t), None)
 
 
-def run_startup(impl: str, reps: int) -> StartupResult:
-    """Launch (Popen) to the first advert of a priority-255 owner, which starts as
-    master at once (RFC 5798 6.4.1)."""
-    result = StartupResult(impl)
-    vr = peers.VirtualRouter(1, 255, peers.bulk_vip(1), 3, 1.0)
+def _launches(impl: str, vr: peers.VirtualRouter, reps: int, name: str,
+              timeout: float) -> tuple[list[float], str | None]:
+    """Launch ``impl`` with ``vr`` ``reps`` times: launch (just before Popen) to
+    its first advert seen by the switch, each time."""
+    times: list[float] = []
+    error = None
     with Lab() as lab:
         sw = lab.add_switch()
         host = lab.add_host("r1", sw, f"{R1_IP}/24")
-        cap = switch_capture(lab, sw, "ip proto 112", "startup")
+        cap = switch_capture(lab, sw, "ip proto 112", name)
         tail = PcapTail(cap.path)
         try:
             for _ in range(reps):
                 daemon = peers.start(impl, host, [vr])
-                first = wait_for(partial(_first_after, tail, daemon.launched), 10.0,
+                first = wait_for(partial(_first_after, tail, daemon.launched), timeout,
                                  "the first advert")
-                result.times.append(first.time - daemon.launched)
+                times.append(first.time - daemon.launched)
                 daemon.stop()
                 time.sleep(0.3)
                 tail.poll()  # the priority-0 advert of the stop
         except LabError as exc:
-            result.error = str(exc).splitlines()[0]
+            error = str(exc).splitlines()[0]
         finally:
             cap.stop()
-    return result
+    return times, error
+
+
+def run_startup(impl: str, reps: int) -> StartupResult:
+    """Launch to the first advert of a priority-255 owner, which starts as master
+    at once (RFC 5798 6.4.1)."""
+    vr = peers.VirtualRouter(1, 255, peers.bulk_vip(1), 3, 1.0)
+    times, error = _launches(impl, vr, reps, "startup", 10.0)
+    return StartupResult(impl, times, error)
 
 
 @dataclass
@@ -69,25 +78,7 @@ def run_election(impl: str, addresses: int, reps: int) -> ElectionResult:
     addresses: launch to its first advert as master.  freevrrpd probes the
     addresses first (RFC 5227 2.1.1), all of them in one window; keepalived does
     not probe."""
-    result = ElectionResult(impl, addresses)
     more = tuple(f"198.51.100.{n}/24" for n in range(2, addresses + 1))
     vr = peers.VirtualRouter(1, 100, "198.51.100.1/24", 3, 0.1, more)
-    with Lab() as lab:
-        sw = lab.add_switch()
-        host = lab.add_host("r1", sw, f"{R1_IP}/24")
-        cap = switch_capture(lab, sw, "ip proto 112", f"election-{addresses}")
-        tail = PcapTail(cap.path)
-        try:
-            for _ in range(reps):
-                daemon = peers.start(impl, host, [vr])
-                first = wait_for(partial(_first_after, tail, daemon.launched), 60.0,
-                                 "the first advert")
-                result.times.append(first.time - daemon.launched)
-                daemon.stop()
-                time.sleep(0.3)
-                tail.poll()
-        except LabError as exc:
-            result.error = str(exc).splitlines()[0]
-        finally:
-            cap.stop()
-    return result
+    times, error = _launches(impl, vr, reps, f"election-{addresses}", 60.0)
+    return ElectionResult(impl, addresses, times, error)
