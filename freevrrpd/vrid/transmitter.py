@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Hashable
 
+from freevrrpd.vrid.burst import Burst, size_for_bursts
 from freevrrpd.vrid.osthread import name_os_thread
 
 LEASE_INTERVALS = 20
@@ -96,6 +97,7 @@ class Transmitter(threading.Thread):
         self._sent: dict[Hashable, int] = {}  # of withdrawn entries, for status
         self._cond = threading.Condition()
         self._socks: dict[str, socket.socket] = {}
+        self._bursts: dict[str, Burst] = {}
         self._stopping = False
 
     # ---- the routers' threads ----------------------------------------------------------
@@ -142,19 +144,22 @@ class Transmitter(threading.Thread):
     def _burst(self, now: float) -> None:
         """Every entry due now, in one go (the lock is held: withdraw waits)."""
         limit = now + LATE
+        due: dict[str, list[_Entry]] = {}
         for key, entry in list(self._entries.items()):
             if entry.due > limit:
                 continue
             if not entry.lease.holds(now, entry.term):
                 self._lose(key, entry)
                 continue
-            self._send(entry)
+            due.setdefault(entry.ifname, []).append(entry)
             entry.sent += 1
             # The next slot of the grid; a stall is not caught up with a burst.
             entry.slot += 1
             if entry.slot * entry.interval <= now:
                 entry.slot = next_slot(now, entry.interval)
             entry.due = entry.slot * entry.interval
+        for ifname, entries in due.items():
+            self._send(ifname, entries)
 
     def _lose(self, key: Hashable, entry: _Entry) -> None:
         del self._entries[key]
@@ -163,24 +168,30 @@ class Transmitter(threading.Thread):
         self.log.error("%s: its thread has been busy or stuck for %.1f s: no longer "
                        "advertised (its backups take over)", entry.name, entry.term)
 
-    def _send(self, entry: _Entry) -> None:
-        sock = self._socks.get(entry.ifname)
+    def _send(self, ifname: str, entries: list[_Entry]) -> None:
+        """One sendmmsg for the interface (``vrid.burst``), then frame by frame
+        whatever it did not take."""
+        sock = self._socks.get(ifname)
         try:
             if sock is None:
-                sock = self._socks[entry.ifname] = _sender(entry.ifname)
-            # send(), not sendto(): sendto() with an interface name costs an
-            # extra ioctl (SIOCGIFINDEX) per frame.
-            sock.send(entry.frame)
+                sock = self._socks[ifname] = _sender(ifname)
+            done = self._bursts.setdefault(ifname, Burst()).send(sock, [e.frame for e in entries])
+            for entry in entries[done:]:
+                # send(), not sendto(): sendto() with an interface name costs an
+                # extra ioctl (SIOCGIFINDEX) per frame.
+                sock.send(entry.frame)
         except OSError as exc:
             # The interface went away (its router hears of it from the link
             # monitor and withdraws); anything else is worth a line.
             if sock is not None and exc.errno in (errno.ENXIO, errno.ENODEV):
-                self._drop_socket(entry.ifname)  # bound to the old index
+                self._drop_socket(ifname)  # bound to the old index
             elif exc.errno not in (errno.ENXIO, errno.ENODEV, errno.ENETDOWN):
-                self.log.warning("%s: periodic advert not sent: %s", entry.name, exc)
+                names = ", ".join(e.name for e in entries)
+                self.log.warning("periodic adverts not sent (%s): %s", names, exc)
 
     def _drop_socket(self, ifname: str) -> None:
         sock = self._socks.pop(ifname, None)
+        self._bursts.pop(ifname, None)
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.close()
@@ -201,6 +212,7 @@ def _sender(ifname: str) -> socket.socket:
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     try:
         sock.bind((ifname, 0))
+        size_for_bursts(sock)
     except OSError:
         sock.close()
         raise

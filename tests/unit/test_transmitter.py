@@ -29,8 +29,8 @@ class Recording(Transmitter):
         self.wire: list[tuple[float, str, bytes]] = []
         self.now = 0.0
 
-    def _send(self, entry: _Entry) -> None:
-        self.wire.append((self.now, entry.ifname, entry.frame))
+    def _send(self, ifname: str, entries: list[_Entry]) -> None:
+        self.wire += [(self.now, ifname, e.frame) for e in entries]
 
     def due(self) -> float | None:
         return min((e.due for e in self._entries.values()), default=None)
