@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SYSSTAMP := $(VENV)/.system-deps
 # Debian packages the tests and the lab use: real peers and packet dissection.
-DEB_PACKAGES := iproute2 keepalived frr tshark tcpdump procps iputils-ping python3-venv man-db groff-base
+DEB_PACKAGES := iproute2 nftables keepalived frr tshark tcpdump procps iputils-ping python3-venv man-db groff-base
 
 .PHONY: all install system-deps lint test unit demo bench clean distclean install-service
 

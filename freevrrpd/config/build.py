@@ -74,6 +74,8 @@ RANGED: dict[str, tuple[str, Callable[[str], Any]]] = {
     "garpcount": ("garp_count", _ints(0, 100)),
     "garpinterval": ("garp_interval", _secs(0, 60)),
     "garprepeatdelay": ("garp_repeat_delay", _secs(0, 3600)),
+    "garprefresh": ("garp_refresh", _secs(0, 86400)),
+    "garprefreshcount": ("garp_refresh_count", _ints(1, 100)),
 }
 SIMPLE: dict[str, tuple[str, Callable[[str], Any]]] = {
     **RANGED,

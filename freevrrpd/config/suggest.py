@@ -22,6 +22,8 @@ KEEPALIVED = {
     "garp_master_repeat": "garpcount = N",
     "garp_master_delay": "garprepeatdelay = SECONDS",
     "garp_interval": "garpinterval = SECONDS",
+    "garp_master_refresh": "garprefresh = SECONDS",
+    "garp_master_refresh_repeat": "garprefreshcount = N",
     "state": "nothing: freevrrpd elects the master; priority = 255 for the address owner",
     "vrid": "serverid = VRID",
 }

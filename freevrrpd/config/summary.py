@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from freevrrpd.core.settings import RouterSettings
+from freevrrpd.core.settings import RouterSettings, refuses_packets
 
 
 def _seconds(value: float) -> str:
@@ -22,8 +22,8 @@ def summary(settings: RouterSettings) -> str:
     ]
     if s.preempt and s.preempt_delay:
         parts.append(f"delay {_seconds(s.preempt_delay)}")
-    if s.accept:
-        parts.append("accept yes")
+    if refuses_packets(s):
+        parts.append("accept no")  # enforced by the kernel's filter (daemon.acceptmode)
     if s.password is not None:
         parts.append("auth password")
     if not s.checksum_pseudo_header:

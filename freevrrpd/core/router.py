@@ -181,6 +181,8 @@ class Router(Election):
         # (priority, preemption): every advert must be seen again.
         actions = self._forget_repeats()
         if self.state is State.MASTER:
+            if {"garp_refresh", "garp_refresh_count", "send_gratuitous_arp"} & set(change.fields):
+                self.announcements.reschedule_refresh(settings, now)
             if change.advert_changed:
                 return actions + self._advert_now(now) + self._start_adverts(now)
             return actions

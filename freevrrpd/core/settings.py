@@ -70,7 +70,10 @@ class RouterSettings:
     advert_int_cs: int = 100
     preempt: bool = True
     preempt_delay: float = 0.0  # seconds
-    accept: bool = False  # RFC 5798 6.1 Accept_Mode
+    # RFC 5798 6.1 Accept_Mode.  The RFC's default is False; ours is True, as freevrrpd
+    # has always behaved and as keepalived does unless vrrp_strict: services bound to a
+    # virtual address (a load balancer, SSH, monitoring pings) keep working.
+    accept: bool = True
     password: str | None = None  # RFC 3768 auth type 1, at most 8 octets
     # RFC 5798 5.2.8 says the v3 checksum covers an IPv4/IPv6 pseudo-header; some
     # vendors leave it out for IPv4.  False = compute it without (both sides must agree).
@@ -90,6 +93,8 @@ class RouterSettings:
     garp_count: int = 5  # announcements sent on becoming master
     garp_interval: float = 0.0  # seconds between them
     garp_repeat_delay: float = 5.0  # seconds until the second burst (0 = none)
+    garp_refresh: float = 0.0  # seconds between refreshes while master (0 = none)
+    garp_refresh_count: int = 1  # announcements per refresh
     conflict_check: bool = True  # probe VIPs before claiming them (RFC 5227 / RFC 4862 DAD)
     ah_encryption: bool = False
     use_ike: bool = False
@@ -118,3 +123,10 @@ class RouterSettings:
     @property
     def name(self) -> str:
         return f"VRID {self.vrid} on {self.interface} (IPv{self.family})"
+
+
+def refuses_packets(s: RouterSettings) -> bool:
+    """RFC 5798 6.4.3: a master MUST NOT accept packets addressed to the virtual
+    addresses unless it is their owner or Accept_Mode is True (RFC 3768 6.4.3:
+    unless it is the owner)."""
+    return not s.accept and not s.owner

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from freevrrpd.core.settings import IPAddress, RouterSettings
+from freevrrpd.daemon import acceptmode
 from freevrrpd.net.netlink import Netlink
 from freevrrpd.vrid.addressbook import AddressBook
 
@@ -43,7 +44,7 @@ def host_problems(routers: Sequence[RouterSettings], netlink: Netlink, book: Add
         problems += _own_addresses(s, present, book)
         if s.interface in present:
             problems += _mtu(s, netlink.mtu(s.interface))
-    return problems
+    return problems + acceptmode.problems(routers)
 
 
 def _own_addresses(s: RouterSettings, present: dict[str, set[IPAddress]],

@@ -148,9 +148,12 @@ def run(routers: Sequence[RouterSettings], opts: argparse.Namespace) -> int:
     pidfile = prepared
     # Our virtual-MAC interfaces join a link group of this instance's own: at
     # the exit they go in one request (``Netlink.flush_deletes``).
-    netlink = Netlink(group=group_of(os.path.abspath(opts.pidfile)))
+    group = group_of(os.path.abspath(opts.pidfile))
+    netlink = Netlink(group=group)
     book = AddressBook(book_path(opts.pidfile))
-    sup = Supervisor(routers, netlink, os.path.abspath(opts.config), book)
+    # The nftables table of Accept_Mode is this instance's own, as the link group.
+    sup = Supervisor(routers, netlink, os.path.abspath(opts.config), book,
+                     accept_table=f"freevrrpd_{group:08x}")
     try:
         # Before any router starts: another daemon's socket stops us here.
         control = ControlServer(opts.socket, {"status": sup.status, "reload": sup.reload})

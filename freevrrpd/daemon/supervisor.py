@@ -23,9 +23,12 @@ from freevrrpd import __version__
 from freevrrpd.config import ConfigError, ConfigProblem, load_config
 from freevrrpd.core.changes import Change, diff
 from freevrrpd.core.settings import RouterKey, RouterSettings
+from freevrrpd.daemon import acceptmode
+from freevrrpd.daemon.acceptmode import AcceptMode
 from freevrrpd.daemon.hostcheck import host_problems
 from freevrrpd.daemon.links import LinkMonitor, LinkStatus
 from freevrrpd.net.netlink import Netlink, NetlinkError
+from freevrrpd.net.nftables import NftError
 from freevrrpd.vrid.addressbook import AddressBook
 from freevrrpd.vrid.commands import Command, Control
 from freevrrpd.vrid.repeats import RepeatsTap
@@ -78,11 +81,13 @@ class _Plan:
 
 class Supervisor:
     def __init__(self, routers: Sequence[RouterSettings], netlink: Netlink,
-                 config_path: str, book: AddressBook | None = None) -> None:
+                 config_path: str, book: AddressBook | None = None,
+                 accept_table: str = "freevrrpd") -> None:
         self.routers = tuple(routers)
         self.netlink = netlink
         self.config_path = config_path
         self.book = book if book is not None else AddressBook(None)
+        self.accept = AcceptMode(accept_table, self.book)
         # Shared by every router: the periodic adverts of the masters, and the
         # repeats of their masters' adverts that backups need not see one by one.
         self.transmitter = Transmitter(log)
@@ -99,6 +104,8 @@ class Supervisor:
             self.transmitter.start()
             self.tap.start()
             self._cleanup_unconfigured()
+            # The filter before any router may become master (NftError: no start).
+            self.accept.sync(self.routers)
             fresh = self._start_routers(self.routers)
         log.info("freevrrpd %s started: %d virtual router(s): %s", __version__,
                  len(fresh), "; ".join(w.settings.name for w in fresh))
@@ -124,6 +131,8 @@ class Supervisor:
         configured = {(a.device or s.interface, str(a.interface))
                       for s in self.routers for a in s.addresses}
         for dev, text in sorted(self.book.left - configured):
+            if dev == acceptmode.BOOK_DEVICE:
+                continue  # not an address: AcceptMode.sync decides about the table
             try:
                 self.netlink.del_address(dev, ip_interface(text))
                 log.warning("cleaned up after an earlier run: removed virtual address %s "
@@ -181,6 +190,7 @@ class Supervisor:
             for link, iface, why in failed:
                 log.error("cannot remove %s from %s: %s", iface, link, why)
                 self.book.added(link, str(iface))  # still there: the next start removes it
+            self.accept.close()
             if self.monitor is not None:
                 self.monitor.stop()
                 self.monitor = None
@@ -216,6 +226,11 @@ class Supervisor:
                                                 f"the file: {exc}"]}
             if isinstance(new, list):
                 return {"ok": False, "errors": new}
+            try:
+                self.accept.sync(new)
+            except NftError as exc:
+                log.error("reload refused: accept = no cannot be enforced: %s", exc)
+                return {"ok": False, "errors": [f"{self.config_path}: accept: {exc}"]}
             return self._reload(new)
 
     def _read_new(self) -> tuple[RouterSettings, ...] | list[str]:

@@ -82,9 +82,16 @@ def vmac_links(host: Host) -> list[str]:
     return found
 
 
+def nft_tables(host: Host) -> list[str]:
+    """The nftables tables of freevrrpd (Accept_Mode) on ``host``."""
+    out = host.run(["nft", "list", "tables"]).stdout
+    return [line for line in out.splitlines() if "freevrrpd" in line]
+
+
 def leftovers(host: Host, *ips: str) -> list[str]:
-    """What a stopped daemon must not leave on ``host``: virtual addresses, VMAC links."""
-    return [ip for ip in ips if has_ip(host, ip)] + vmac_links(host)
+    """What a stopped daemon must not leave on ``host``: virtual addresses, VMAC links,
+    its nftables table."""
+    return [ip for ip in ips if has_ip(host, ip)] + vmac_links(host) + nft_tables(host)
 
 
 def max_gap(times: list[float]) -> float:

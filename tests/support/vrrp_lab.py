@@ -7,6 +7,7 @@ so a wrong formula in the daemon cannot hide behind a wrong expectation.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import signal
@@ -191,4 +192,17 @@ def garps(cap: Capture, ip: str, after: float = -math.inf) -> list[tuple[float, 
         sha, spa, tpa = frame[22:28], frame[28:32], frame[38:42]
         if spa == packed and tpa == packed:
             out.append((ts, mac_str(sha)))
+    return out
+
+
+def unsolicited_nas(cap: Capture, ip: str, after: float = -math.inf) -> list[tuple[float, str]]:
+    """(time, Ethernet source) of every neighbour advertisement whose target is ``ip``
+    (RFC 4861 4.4: ICMPv6 type 136, the target 8 bytes into the message)."""
+    target = ipaddress.IPv6Address(ip).packed
+    out = []
+    for ts, frame in cap.packets():
+        if ts <= after or len(frame) < 78 or struct.unpack_from("!H", frame, 12)[0] != 0x86DD:
+            continue
+        if frame[20] == 58 and frame[54] == 136 and frame[62:78] == target:
+            out.append((ts, mac_str(frame[6:12])))
     return out

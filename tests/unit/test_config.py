@@ -104,7 +104,7 @@ def test_every_default_is_filled_in() -> None:
     assert (settings.family, settings.version, settings.priority) == (4, 2, 100)
     assert (settings.advert_int_cs, settings.preempt, settings.preempt_delay) == (100, True, 0.0)
     assert (settings.accept, settings.password, settings.checksum_pseudo_header) == (
-        False,
+        True,  # not the RFC's default: see RouterSettings.accept
         None,
         True,
     )
@@ -147,6 +147,7 @@ GOOD = [
     ("preemptdelay = 2.5", "preempt_delay", 2.5),
     ("preemptdelay = 3600", "preempt_delay", 3600.0),
     ("accept = yes", "accept", True),
+    ("accept = no", "accept", False),
     ("version = 3\naccept = on", "accept", True),
     ("version = 3\nchecksumpseudoheader = no", "checksum_pseudo_header", False),
     ("checksumpseudoheader = yes", "checksum_pseudo_header", True),
@@ -162,6 +163,8 @@ GOOD = [
     ("garpcount = 100", "garp_count", 100),
     ("garpinterval = 0.2", "garp_interval", 0.2),
     ("garprepeatdelay = 0", "garp_repeat_delay", 0.0),
+    ("garprefresh = 300", "garp_refresh", 300.0),
+    ("garprefreshcount = 3", "garp_refresh_count", 3),
     ("conflictcheck = no", "conflict_check", False),
     ("monitoredcircuits = no", "monitored_circuits", False),
     ("MCClearErrorsCount = 0", "mc_clear_errors_count", 0),
@@ -246,6 +249,8 @@ BAD = [
     ("garpcount = 101", 5, "garpcount", "out of range 0..100"),
     ("garpinterval = 61", 5, "garpinterval", "out of range 0..60"),
     ("garprepeatdelay = x", 5, "garprepeatdelay", "number of seconds"),
+    ("garprefresh = 86401", 5, "garprefresh", "out of range 0..86400"),
+    ("garprefreshcount = 0", 5, "garprefreshcount", "out of range 1..100"),
     ("conflictcheck = 2", 5, "conflictcheck", "yes or no"),
     ("monitoredcircuits = sometimes", 5, "monitoredcircuits", "yes or no"),
     ("MCClearErrorsCount = 1000001", 5, "MCClearErrorsCount", "out of range"),
@@ -597,11 +602,11 @@ def test_summary_of_defaults() -> None:
 
 def test_summary_of_a_v3_router() -> None:
     settings = one(
-        "advertint = 0.05\npreemptdelay = 2\naccept = yes\nuseVMAC = no\n",
+        "advertint = 0.05\npreemptdelay = 2\naccept = no\nuseVMAC = no\n",
         V6.replace("2001:db8::1/64", "2001:db8::1/64, eth1:2001:db8:1::1/64"),
     )
     assert summary(settings) == (
-        "VRID 1 IPv6 on eth0: v3 priority 100 advert 0.05s preempt yes delay 2s accept yes "
+        "VRID 1 IPv6 on eth0: v3 priority 100 advert 0.05s preempt yes delay 2s accept no "
         "vmac no addrs 2001:db8::1/64,eth1:2001:db8:1::1/64"
     )
 

@@ -389,6 +389,37 @@ def test_gratuitous_arp_spaced_and_disabled() -> None:
     assert not any(isinstance(a, Announce) for a in off.start(0))
 
 
+def _announces(actions: list[object]) -> int:
+    return sum(isinstance(a, Announce) for a in actions)
+
+
+def test_periodic_refresh_while_master_and_only_then() -> None:
+    # garprefresh (keepalived's garp_master_refresh): every 60 s while master,
+    # garprefreshcount announcements, on top of the bursts of becoming master.
+    r = Router(settings(priority=255, garp_count=1, garp_repeat_delay=0, garp_refresh=60.0,
+                        garp_refresh_count=2), ip_address("192.0.2.1"))
+    assert _announces(r.start(0)) == 1
+    assert r.announce_timer == 60.0
+    assert _announces(r.handle_timer(59.9)) == 0
+    assert _announces(r.handle_timer(60.0)) == 2 and r.announce_timer == 120.0
+    assert _announces(r.handle_timer(120.0)) == 2
+    # Leaving Master stops it (RFC 5798 6.4.3: only a master announces).
+    r.shutdown(121.0)
+    assert r.announce_timer is None
+
+
+def test_refresh_off_by_default_and_a_reload_starts_or_stops_it() -> None:
+    s = settings(priority=255, garp_count=1, garp_repeat_delay=0)
+    r = Router(s, ip_address("192.0.2.1"))
+    r.start(0)
+    assert r.announce_timer is None
+    r.update_settings(replace(s, garp_refresh=10.0), 3.0)
+    assert r.announce_timer == 13.0
+    assert _announces(r.handle_timer(13.0)) == 1
+    r.update_settings(replace(s, garp_refresh=0.0), 14.0)
+    assert r.announce_timer is None
+
+
 def test_reload_priority_change_is_sent_at_once() -> None:
     s = settings(priority=255)
     r = Router(s, ip_address("192.0.2.1"))
