@@ -33,9 +33,10 @@ def theory_skew(version: int, interval: float, priority: int = BACKUP_PRIO) -> f
     return skew_time(version, priority, round(interval * 100))
 
 
-def label(version: int, interval: float) -> str:
+def label(version: int, interval: float, unicast: bool = False) -> str:
     ms = interval * 1000
-    return f"VRRPv{version} {interval:g} s" if ms >= 1000 else f"VRRPv{version} {ms:g} ms"
+    text = f"VRRPv{version} {interval:g} s" if ms >= 1000 else f"VRRPv{version} {ms:g} ms"
+    return text + (" unicast" if unicast else "")
 
 
 @dataclass
@@ -51,8 +52,17 @@ class LanLab:
     tail: PcapTail
 
 
-def lan_lab(lab: Lab) -> LanLab:
+# What a cloud network does to VRRP's groups (the unicast cases).
+NO_MULTICAST = """table bridge fvnomcast { chain forward {
+  type filter hook forward priority filter; policy accept;
+  ip daddr 224.0.0.18 drop; ip6 daddr ff02::12 drop; } }
+"""
+
+
+def lan_lab(lab: Lab, no_multicast: bool = False) -> LanLab:
     sw = lab.add_switch()
+    if no_multicast:
+        sw.run(["nft", "-f", "-"], input=NO_MULTICAST)
     r1 = lab.add_host("r1", sw, f"{R1_IP}/24")
     r2 = lab.add_host("r2", sw, f"{R2_IP}/24")
     client = lab.add_host("client", sw, f"{CLIENT_IP}/24")

@@ -44,10 +44,11 @@ class Case:
     version: int
     interval: float
     reps: int
+    unicast: bool = False  # unicast peers, on a switch that drops multicast
 
     @property
     def label(self) -> str:
-        return label(self.version, self.interval)
+        return label(self.version, self.interval, self.unicast)
 
 
 @dataclass
@@ -86,6 +87,7 @@ class FailoverResult:
     reps: list[FailoverRep] = field(default_factory=list)
     timeline: Timeline | None = None
     error: str | None = None
+    unicast: bool = False
 
 
 @dataclass
@@ -106,9 +108,10 @@ class HandoverResult:
 
 
 def _routers(case: Case, ll: LanLab, impl: str) -> tuple[peers.Running, peers.Running]:
-    vr = peers.VirtualRouter(1, MASTER_PRIO, VIP, case.version, case.interval)
-    backup = peers.start(impl, ll.r2, [peers.VirtualRouter(1, BACKUP_PRIO, VIP, case.version,
-                                                           case.interval)])
+    vr, backup_vr = (peers.VirtualRouter(1, prio, VIP, case.version, case.interval,
+                                         peers=(other,) if case.unicast else ())
+                     for prio, other in ((MASTER_PRIO, R2_IP), (BACKUP_PRIO, R1_IP)))
+    backup = peers.start(impl, ll.r2, [backup_vr])
     master = peers.start(impl, ll.r1, [vr])
     return master, backup
 
@@ -120,9 +123,9 @@ def _settle_timeout(case: Case) -> float:
 
 def run_failover(impl: str, case: Case) -> FailoverResult:
     theory = theory_master_down(case.version, case.interval)
-    result = FailoverResult(impl, case.version, case.interval, theory)
+    result = FailoverResult(impl, case.version, case.interval, theory, unicast=case.unicast)
     with Lab() as lab:
-        ll = lan_lab(lab)
+        ll = lan_lab(lab, no_multicast=case.unicast)
         try:
             _routers(case, ll, impl)
             wait_stable(ll.tail, R1_IP, [R2_IP], case.interval, _settle_timeout(case))

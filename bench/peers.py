@@ -32,6 +32,7 @@ class VirtualRouter:
     interval: float = 0.1  # seconds
     more: tuple[str, ...] = ()  # further virtual addresses
     interface: str = "eth0"
+    peers: tuple[str, ...] = ()  # unicast peers (the source is the primary address)
 
     @property
     def ip(self) -> str:
@@ -60,6 +61,7 @@ def freevrrpd_conf(vrs: Sequence[VirtualRouter]) -> str:
             f"addr = {', '.join(vr.vips)}",
             "usevmac = no",
             "accept = yes",
+            *([f"unicastpeer = {', '.join(vr.peers)}"] if vr.peers else []),
             "",
         ]
     return "\n".join(out)
@@ -115,7 +117,8 @@ def start(impl: str, host: Host, vrs: Sequence[VirtualRouter]) -> Running:
         instances = [
             KeepalivedInstance(vrid=vr.vrid, priority=vr.priority, vips=vr.vips,
                                version=vr.version, advert_int=vr.interval,
-                               interface=vr.interface, name=f"VI_{vr.interface}_{vr.vrid}")
+                               interface=vr.interface, name=f"VI_{vr.interface}_{vr.vrid}",
+                               unicast_peers=vr.peers)
             for vr in vrs
         ]
         conf = keepalived_conf(*instances, router_id=f"fv-{host.name}")

@@ -92,7 +92,8 @@ def _failover_pairs(results: Results) -> list[tuple[FailoverResult, FailoverResu
     pairs = []
     for fv in (r for r in results.failover if r.impl == "freevrrpd"):
         ka = next((r for r in results.failover if r.impl == "keepalived"
-                   and r.version == fv.version and r.interval == fv.interval), None)
+                   and r.version == fv.version and r.interval == fv.interval
+                   and r.unicast == fv.unicast), None)
         pairs.append((fv, ka))
     return pairs
 
@@ -111,7 +112,7 @@ def summary(results: Results) -> str:
     t = _Table("measure", "freevrrpd", "keepalived", "freevrrpd / keepalived", "target",
                "freevrrpd vs target", "freevrrpd before issue 13")
     for fv, ka in _failover_pairs(results):
-        case = label(fv.version, fv.interval)
+        case = label(fv.version, fv.interval, fv.unicast)
         f, k = _fo_stats(fv), _fo_stats(ka)
         target = RATIO_TARGETS.get(fv.interval)
         ok = None if target is None or math.isnan(f[1]) else f[1] <= target
@@ -187,7 +188,8 @@ def _failover_details(results: Results) -> str:
     t = _Table("daemon", "case", "rep", "gap ms", "theory ms", "ratio", "ping outage ms")
     for r in results.failover:
         for n, rep in enumerate(r.reps, 1):
-            t.row(r.impl, label(r.version, r.interval), str(n), _f(rep.gap, ".2f", 1000),
+            t.row(r.impl, label(r.version, r.interval, r.unicast), str(n),
+                  _f(rep.gap, ".2f", 1000),
                   _f(r.theory, ".2f", 1000), _f(rep.ratio, ".4f"), _f(rep.outage, ".1f", 1000))
     return t.text()
 

@@ -42,7 +42,8 @@ class Plan:
 
 
 FULL = Plan(
-    failover=(Case(2, 1.0, 3), Case(3, 0.1, 5), Case(3, 0.01, 10)),
+    failover=(Case(2, 1.0, 3), Case(3, 0.1, 5), Case(3, 0.01, 10),
+              Case(2, 1.0, 3, unicast=True), Case(3, 0.1, 5, unicast=True)),
     handover=(Case(3, 0.1, 3), Case(2, 1.0, 2)),
     steady=(SteadyCase(1, 3, 0.1, window=10.0, settle=5.0),
             SteadyCase(255, 3, 1.0, window=20.0, settle=10.0),
@@ -53,7 +54,7 @@ FULL = Plan(
     picture_interval=0.1,
 )
 QUICK = Plan(
-    failover=(Case(3, 0.1, 1), Case(3, 0.01, 2)),
+    failover=(Case(3, 0.1, 1), Case(3, 0.01, 2), Case(3, 0.1, 1, unicast=True)),
     handover=(Case(3, 0.1, 1),),
     steady=(SteadyCase(100, 3, 0.1, window=3.0, settle=2.0),
             SteadyCase(100, 3, 0.1, window=3.0, settle=2.0, role="backup")),
@@ -100,7 +101,8 @@ def _environment() -> dict[str, str]:
 
 
 def _failed_failover(impl: str, case: Case, error: str) -> FailoverResult:
-    return FailoverResult(impl, case.version, case.interval, 0.0, error=error)
+    return FailoverResult(impl, case.version, case.interval, 0.0, error=error,
+                          unicast=case.unicast)
 
 
 def _failed_handover(impl: str, case: Case, error: str) -> HandoverResult:
@@ -170,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         report_path, png_path, png_ref = BENCH / "REPORT.md", BENCH / "failover.png", \
             "failover.png"
-    shown = [r for r in results.failover if r.interval == plan.picture_interval]
+    shown = [r for r in results.failover
+             if r.interval == plan.picture_interval and not r.unicast]
     picture = png_ref if failover_png(shown, str(png_path)) else None
     if picture is None:
         _say("no picture: matplotlib missing or no failover succeeded")

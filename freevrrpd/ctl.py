@@ -28,8 +28,21 @@ def _ago(when: float | None) -> str:
     return f"{secs / 3600:.1f}h ago"
 
 
+def _unicast(status: dict[str, Any]) -> bool:
+    return any(v.get("transport") == "unicast" for v in status["vrids"])
+
+
+def columns(status: dict[str, Any]) -> list[str]:
+    """With unicast routers, a PEERS column after VIPS ("multicast" for the others)."""
+    if not _unicast(status):
+        return COLUMNS
+    at = COLUMNS.index("VIPS") + 1
+    return [*COLUMNS[:at], "PEERS", *COLUMNS[at:]]
+
+
 def rows(status: dict[str, Any]) -> list[list[str]]:
     out = []
+    unicast = _unicast(status)
     for v in status["vrids"]:
         last = v["last_transition"]
         hook = v["last_hook"]
@@ -44,12 +57,16 @@ def rows(status: dict[str, Any]) -> list[list[str]]:
             "-" if hook is None else
             f"{hook['kind']} rc={hook['returncode']}{' TIMEOUT' if hook['timed_out'] else ''}",
         ])
+        if unicast:
+            peers = ",".join(v.get("unicast_peers") or []) or "multicast"
+            out[-1].insert(COLUMNS.index("VIPS") + 1, peers)
     return out
 
 
 def table(status: dict[str, Any]) -> str:
-    data = [COLUMNS, *rows(status)]
-    widths = [max(len(r[i]) for r in data) for i in range(len(COLUMNS))]
+    head_row = columns(status)
+    data = [head_row, *rows(status)]
+    widths = [max(len(r[i]) for r in data) for i in range(len(head_row))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
              for r in data]
     head = (f"freevrrpd {status['version']} pid {status['pid']}, config {status['config']}, "

@@ -48,6 +48,8 @@ class KeepalivedInstance:
     preempt: bool = True
     interface: str = "eth0"
     name: str | None = None
+    unicast_src: str | None = None  # unicast_src_ip
+    unicast_peers: Sequence[str] = ()  # unicast_peer { ... }: adverts to these only
 
     @property
     def instance_name(self) -> str:
@@ -85,6 +87,10 @@ class KeepalivedInstance:
                 f"        auth_pass {self.password}",
                 "    }",
             ]
+        if self.unicast_src is not None:
+            lines.append(f"    unicast_src_ip {self.unicast_src}")
+        if self.unicast_peers:
+            lines += ["    unicast_peer {", *(f"        {p}" for p in self.unicast_peers), "    }"]
         lines.append("    virtual_ipaddress {")
         lines += [f"        {vip}" for vip in self.vips]
         lines += ["    }", "}"]

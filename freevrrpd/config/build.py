@@ -21,9 +21,11 @@ from freevrrpd.config.values import (
     parse_bool,
     parse_command,
     parse_decimal,
+    parse_host,
     parse_int,
     parse_interface_name,
     parse_password,
+    parse_peer_list,
     parse_seconds,
     parse_vrid_list,
     split_list,
@@ -57,7 +59,9 @@ def _secs(lo: float, hi: float) -> Callable[[str], float]:
 # on other keywords, by kind of value: canonical (lower-case) keyword -> field.
 BOOLEANS = {"monitoredcircuits": "monitored_circuits", "usevmac": "use_vmac",
             "sendgratuitousarp": "send_gratuitous_arp", "preempt": "preempt",
-            "accept": "accept", "conflictcheck": "conflict_check"}
+            "accept": "accept", "conflictcheck": "conflict_check",
+            "dynamicinterfaces": "dynamic_interfaces",
+            "unicastttlcheck": "unicast_ttl_check"}
 # presharedkey is only meaningful with AHencryption, which is refused below;
 # accepted and kept (unused) so that the original's files load unchanged.
 COMMANDS = {"masterscript": "masterscript", "backupscript": "backupscript",
@@ -95,6 +99,8 @@ SPECIAL = (
     "ahencryption",
     "useike",
     "vridsdep",
+    "unicastpeer",
+    "unicastsrc",
 )
 
 KEYWORDS: frozenset[str] = frozenset(SIMPLE) | frozenset(SPECIAL)
@@ -165,6 +171,7 @@ class _Builder:
             self.addresses(sec)
         self.version_dependent(sec, present)
         self.auth_and_ipsec(sec, present)
+        self.unicast(sec, present)
         if "vridsdep" in present:
             deps = self.parse(sec, "vridsdep", parse_vrid_list)
             if deps is not None:
@@ -252,6 +259,22 @@ class _Builder:
                 )
             elif with_header is not None:
                 sec.values["checksum_pseudo_header"] = with_header
+
+    def unicast(self, sec: _Section, present: set[str]) -> None:
+        """Adverts to listed peers instead of the group (keepalived's unicast_peer)."""
+        for name, fieldname, parser in (("unicastpeer", "unicast_peers", parse_peer_list),
+                                        ("unicastsrc", "unicast_src", parse_host)):
+            if name not in present or (value := self.parse(sec, name, parser)) is None:
+                continue
+            first = value[0] if isinstance(value, tuple) else value
+            if sec.family is not None and first.version != sec.family:
+                self.error(sec.entries[name], f"IPv{first.version} address for an IPv"
+                           f"{sec.family} virtual router (the family of its addr)")
+                continue
+            sec.values[fieldname] = value
+        if "unicastsrc" in present and "unicastpeer" not in present:
+            self.error(sec.entries["unicastsrc"], "a unicast source without unicastpeer; "
+                       "list the peers, or remove it")
 
     def auth_and_ipsec(self, sec: _Section, present: set[str]) -> None:
         for name, fieldname, what in (

@@ -23,6 +23,7 @@ KEEPALIVED = {
     "garp_master_delay": "garprepeatdelay = SECONDS",
     "garp_interval": "garpinterval = SECONDS",
     "garp_master_refresh": "garprefresh = SECONDS",
+    "dynamic_interfaces": "dynamicinterfaces = yes (in each [VRID] section)",
     "garp_master_refresh_repeat": "garprefreshcount = N",
     "state": "nothing: freevrrpd elects the master; priority = 255 for the address owner",
     "vrid": "serverid = VRID",

@@ -267,3 +267,29 @@ def parse_address(entry: str) -> VirtualAddress:
 
 def family_of(address: VirtualAddress) -> int:
     return 4 if isinstance(address.interface, IPv4Interface) else 6
+
+
+def parse_host(text: str) -> IPAddress:
+    """One unicast address (a peer, or our source): a plain IP, no prefix, no scope
+    (a link-local peer is reached on the router's own interface)."""
+    ip = _try_ip(text)
+    if ip is None:
+        why = ("the scope is the router's interface; leave %... out" if "%" in text
+               else "not an IP address")
+        raise BadValue(f"{_short(text)!r}: {why}")
+    if ip.is_multicast or ip.is_unspecified or ip.is_loopback:
+        raise BadValue(f"{text!r}: a unicast peer is a host's own address")
+    return ip
+
+
+def parse_peer_list(text: str) -> tuple[IPAddress, ...]:
+    peers: list[IPAddress] = []
+    for item in split_list(text):
+        ip = parse_host(item)
+        if ip in peers:
+            raise BadValue(f"{item!r}: listed twice")
+        if peers and ip.version != peers[0].version:
+            raise BadValue(f"{item!r}: mixes IPv4 and IPv6; the peers are of the router's "
+                           f"family")
+        peers.append(ip)
+    return tuple(peers)

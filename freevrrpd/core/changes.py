@@ -56,7 +56,10 @@ def diff(old: RouterSettings, new: RouterSettings) -> Change:
     changed = tuple(f.name for f in fields(RouterSettings)
                     if f.compare and getattr(old, f.name) != getattr(new, f.name))
     devices = {a.device for a in old.addresses} != {a.device for a in new.addresses}
-    restart = devices or any(name in changed for name in RESTART_FIELDS)
+    # Multicast to unicast or back changes how the adverts travel (vrid.worker);
+    # peers added or removed within unicast do not.
+    restart = (devices or any(name in changed for name in RESTART_FIELDS)
+               or old.unicast != new.unicast)
     return Change(
         old=old,
         new=new,

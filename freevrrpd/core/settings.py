@@ -96,6 +96,16 @@ class RouterSettings:
     garp_refresh: float = 0.0  # seconds between refreshes while master (0 = none)
     garp_refresh_count: int = 1  # announcements per refresh
     conflict_check: bool = True  # probe VIPs before claiming them (RFC 5227 / RFC 4862 DAD)
+    # The interface may not exist yet at start or reload (keepalived's
+    # dynamic_interfaces): wait for it in FAULT instead of refusing the file.
+    dynamic_interfaces: bool = False
+    # Unicast (keepalived's unicast_peer): adverts go to each of these instead of
+    # the group, and only theirs are accepted.  RFC 5798 leaves the transport open.
+    unicast_peers: tuple[IPAddress, ...] = ()
+    unicast_src: IPAddress | None = None  # our source (default: the primary address)
+    # no = accept the listed peers' adverts with any TTL (peers behind a router,
+    # keepalived's unicast_ttl); the RFC's TTL 255 check otherwise (RFC 5798 7.1).
+    unicast_ttl_check: bool = True
     ah_encryption: bool = False
     use_ike: bool = False
     preshared_key: str | None = None
@@ -115,6 +125,10 @@ class RouterSettings:
     def advert_int(self) -> float:
         """Advertisement interval in seconds."""
         return self.advert_int_cs / 100.0
+
+    @property
+    def unicast(self) -> bool:
+        return bool(self.unicast_peers)
 
     @property
     def ips(self) -> tuple[IPAddress, ...]:

@@ -20,7 +20,8 @@ FrameDrop = Literal["malformed", "vlan"]
 # Every reason an advert or frame is dropped for (docs/STATUS.md): metrics
 # export each from 0, so an alert on the first increase sees the first drop.
 DROP_REASONS = ("ttl", "length", "version", "type", "count", "checksum", "vrid", "interval",
-                "family", "auth_type", "auth", "addresses", "own", "malformed", "vlan")
+                "family", "auth_type", "auth", "addresses", "own", "malformed", "vlan",
+                "peer")
 
 
 class Validator:
@@ -33,6 +34,7 @@ class Validator:
         if settings.version == 2 and settings.password is not None:
             self.auth_type, self.auth_data = 1, password_auth_data(settings.password)
         self.ips = frozenset(settings.ips)
+        self.peers = frozenset(settings.unicast_peers)
         # Counters and the reported set survive a reload of the settings.
         self.drops: Counter[str] = previous.drops if previous else Counter()
         self.limit: ReportLimit = previous.limit if previous else ReportLimit()
@@ -44,7 +46,10 @@ class Validator:
         self._now = now
         s = self.settings
         reports: list[Report] = []
-        if ttl != 255:
+        if self.peers and src not in self.peers:
+            # unicastpeer: only the listed routers take part in this election.
+            return self._drop("peer", src, "is not one of the unicastpeer addresses", reports)
+        if ttl != 255 and not (self.peers and not s.unicast_ttl_check):
             # RFC 5798 7.1: MUST verify that the IP TTL / Hop Limit is 255
             # (the sender is on this link, nobody routed the packet here).
             return self._drop("ttl", src, f"TTL {ttl}, not 255: packet was routed", reports)

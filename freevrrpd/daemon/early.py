@@ -45,7 +45,8 @@ class FirstAdverts:
 
     def send(self, routers: Sequence[RouterSettings], pidfile: str) -> int:
         """The first advert of every owner; how many went out."""
-        owners = [s for s in routers if s.owner]
+        # A unicast owner sends through its own socket once it runs (net.unicast).
+        owners = [s for s in routers if s.owner and not s.unicast]
         if not owners or _locked(pidfile):
             return 0
         for s in owners:

@@ -36,7 +36,11 @@ def host_problems(routers: Sequence[RouterSettings], netlink: Netlink, book: Add
         present: dict[str, set[IPAddress]] = {}
         for keyword, name in names:
             if netlink.ifindex(name) is None:
-                if require_interfaces:
+                # dynamicinterfaces: the router waits in FAULT for its interface
+                # (vrid.link.Link, the same path as an interface deleted and created
+                # again); a ``dev:`` device must still exist.
+                waits = keyword == "interface" and s.dynamic_interfaces
+                if require_interfaces and not waits:
                     problems.append(f"{s.source.at(keyword)}: {keyword}: {s.name}: "
                                     f"interface {name} does not exist")
             else:

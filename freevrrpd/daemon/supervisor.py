@@ -151,8 +151,10 @@ class Supervisor:
         for line in self.netlink.cleanup_stale(s.interface, s.vrid, s.family, vips):
             log.warning("%s: cleaned up after an earlier run: %s", s.name, line)
         self.book.removed((dev, str(iface)) for dev, iface in vips)
-        worker = VridWorker(s, self.netlink, log, self.book, faults, self.transmitter,
-                            self.tap)
+        # A unicast router sends and hears its own adverts: the shared transmitter
+        # and the repeats tap work on multicast frames (net.unicast says why).
+        shared = (None, None) if s.unicast else (self.transmitter, self.tap)
+        worker = VridWorker(s, self.netlink, log, self.book, faults, *shared)
         self.workers.append(worker)
         return worker
 

@@ -128,13 +128,16 @@ class Repeat:
         return self.mac + self.src.packed + self.dst.packed + self.payload
 
 
-def vrrp_filter(vrid: int, family: int, repeat: Repeat | None = None) -> list[Instruction]:
+def vrrp_filter(vrid: int, family: int, repeat: Repeat | None = None,
+                to: Collection[IPAddress] = ()) -> list[Instruction]:
     """Accept only VRRP (IP protocol 112) frames of ``family`` whose VRID byte
     (second byte of the VRRP header in both RFC 3768 and RFC 5798) is ``vrid``.
     TTL, version and checksum are left to the codec so that bad adverts are
     counted there rather than vanish.  With ``repeat``, a frame identical to it
     in every byte that counts (TTL 255 and no IP options included) is dropped:
-    its arrival is counted by a shared tap instead (``vrid.repeats``)."""
+    its arrival is counted by a shared tap instead (``vrid.repeats``).  With ``to``
+    (a unicast router: the group and our source address), only frames addressed to
+    one of them: a unicast advert between two other routers never wakes us."""
     if not 0 <= vrid <= 255:
         raise ValueError(f"VRID {vrid} out of range")
     prog = _Program()
@@ -165,7 +168,20 @@ def vrrp_filter(vrid: int, family: int, repeat: Repeat | None = None) -> list[In
     prog.op(RET_K, ETH_HLEN)
     if repeat is not None:
         _drop_repeat(prog, family, repeat)
+    if to:
+        _addressed_to(prog, family, to)
     return prog.finish()
+
+
+def _addressed_to(prog: _Program, family: int, to: Collection[IPAddress]) -> None:
+    ips = sorted({ip for ip in to if ip.version == family})
+    if family == 4:
+        prog.op(LD_W_ABS, IPV4_OFFSET + 16)  # destination (the fixed header's)
+        for ip in ips:
+            prog.jump(JEQ_K, int(ip), "accept", 0)
+        prog.op(RET_K, 0)
+    else:
+        _match_v6(prog, IPV6_OFFSET + 24, ips)
 
 
 def _drop_repeat(prog: _Program, family: int, r: Repeat) -> None:

@@ -23,6 +23,7 @@ from freevrrpd.core.settings import (
 from freevrrpd.net.capture import PacketSocket
 from freevrrpd.net.frames import ETH_P_ARP, ETH_P_IPV6, garp_frame, unsolicited_na_frame, vrrp_frame
 from freevrrpd.net.netlink import Netlink
+from freevrrpd.net.unicast import UnicastSender
 from freevrrpd.vrid.addressbook import AddressBook
 
 
@@ -43,6 +44,10 @@ class Effects:
         self.macvlan: str | None = None
         self.src_ip: IPAddress | None = None
         self._frames: dict[Advert, bytes] = {}
+        # Unicast peers (``unicastpeer``): their payloads, and the socket they go by.
+        self._unicast: dict[Advert, list[tuple[bytes, IPAddress]]] = {}
+        self.unicast: UnicastSender | None = None
+        self._unicast_failed: list[str] = []
         self._announce: dict[str, PacketSocket] = {}
         self.group = VRRP_GROUP_V4 if settings.family == 4 else VRRP_GROUP_V6
 
@@ -96,14 +101,24 @@ class Effects:
             ip: IPAddress | None = self.netlink.primary_ipv4(s.interface, exclude=exclude)
         else:
             ip = self.netlink.link_local_ipv6(s.interface, exclude=exclude)
+        if s.unicast_src is not None:
+            # unicastsrc: that address, while the interface has it.
+            present = {a.ip for a in self.netlink.addresses(s.interface)}
+            ip = s.unicast_src if s.unicast_src in present else None
         if ip != self.src_ip:
             self._frames.clear()
+            self._close_unicast()
             self.src_ip = ip
+        if s.unicast and ip is not None and self.sock is not None and self.unicast is None:
+            # Open already as a backup: while it exists, the kernel does not answer
+            # the peers' unicast adverts with ICMP "protocol unreachable".
+            self.unicast = UnicastSender(s.interface, ip)
         return ip
 
     def update_settings(self, settings: RouterSettings) -> None:
         self.settings = settings
         self._frames.clear()
+        self._unicast.clear()
 
     def frame(self, advert: Advert) -> bytes:
         """The whole Ethernet frame of ``advert``, encoded once and reused until
@@ -118,12 +133,42 @@ class Effects:
         return frame
 
     def send_advert(self, advert: Advert) -> None:
+        if self.settings.unicast:
+            self._send_unicast(advert)
+            return
         frame = self.frame(advert)
         if self.sock is None:
             # The interface is gone (a resignation on its way out): nothing to send on.
             self.log.debug("%s: advert not sent: no interface", self.settings.name)
             return
         self.sock.send(frame)
+
+    def _send_unicast(self, advert: Advert) -> None:
+        """To every peer (keepalived's unicast_peer), each with its own checksum."""
+        s = self.settings
+        if self.sock is None:
+            self.log.debug("%s: advert not sent: no interface", s.name)
+            return
+        if self.src_ip is None:
+            raise OSError(f"no usable source address on {s.interface}")
+        messages = self._unicast.get(advert)
+        if messages is None:
+            messages = [(encode(advert, self.src_ip, peer, s.checksum_pseudo_header), peer)
+                        for peer in s.unicast_peers]
+            self._unicast = {advert: messages}
+        if self.unicast is None:
+            self.unicast = UnicastSender(s.interface, self.src_ip)
+        failed = self.unicast.send(messages)
+        if failed != self._unicast_failed:  # a line when it changes, not per advert
+            self._unicast_failed = failed
+            if failed:
+                self.log.warning("%s: adverts not delivered to %s", s.name, "; ".join(failed))
+
+    def _close_unicast(self) -> None:
+        self._unicast.clear()
+        if self.unicast is not None:
+            self.unicast.close()
+            self.unicast = None
 
     # ---- addresses ----------------------------------------------------------------
     def _target(self, va: VirtualAddress) -> str:
@@ -200,3 +245,4 @@ class Effects:
         for sock in self._announce.values():
             sock.close()
         self._announce.clear()
+        self._close_unicast()

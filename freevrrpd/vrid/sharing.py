@@ -27,9 +27,8 @@ from freevrrpd.vrid.transmitter import Lease, Transmitter
 
 
 class Sharing:
-    def __init__(self, settings: RouterSettings, effects: Effects, link: Link,
+    def __init__(self, effects: Effects, link: Link,
                  transmitter: Transmitter | None, tap: RepeatsTap | None) -> None:
-        self.settings = settings
         self.effects = effects
         self.link = link
         self.transmitter = transmitter
@@ -39,6 +38,11 @@ class Sharing:
         self._repeat: bpf.Repeat | None = None  # what our filter drops
         self._check_at: float | None = None  # when to look that the tap still runs
         self._told: float | None = None  # the Master_Down_Timer the tap was given
+
+    @property
+    def settings(self) -> RouterSettings:
+        """The router's settings as they are now (a reload replaces them in effects)."""
+        return self.effects.settings
 
     @property
     def key(self) -> tuple[int, int, str]:
@@ -53,7 +57,10 @@ class Sharing:
                              s.advert_int, now, self.lease)
 
     def readvertise(self, now: float) -> None:
-        """The frame may have changed (settings, source address): hand it over again."""
+        """The frame may have changed (settings, source address): hand it over again
+        (a unicast router's filter names our source address: set it again)."""
+        if self.settings.unicast:
+            self.refilter()
         if self._advert is not None:
             self.advertise(self._advert, now)
 
@@ -125,7 +132,9 @@ class Sharing:
         sock = self.link.sock
         if sock is not None:
             s = self.settings
-            sock.set_filter(bpf.vrrp_filter(s.vrid, s.family, self._repeat))
+            src = self.effects.src_ip
+            to = (self.effects.group, src) if s.unicast and src is not None else ()
+            sock.set_filter(bpf.vrrp_filter(s.vrid, s.family, self._repeat, to))
 
     def repeats(self) -> tuple[float, int] | None:
         """(last arrival, count) of the repeats the filter dropped since last asked."""

@@ -46,6 +46,8 @@ class RouterStatus(TypedDict):
     advert_interval: float
     master_down_interval: float
     use_vmac: bool
+    transport: str
+    unicast_peers: list[str]
     faults: list[str]
     last_transition: TransitionStatus | None
     transitions: int
@@ -101,6 +103,8 @@ def snapshot(router: Router, errors: Mapping[str, int], last_hook: HookResult | 
         "advert_interval": s.advert_int,
         "master_down_interval": round(r.master_down_interval, 6),
         "use_vmac": s.use_vmac,
+        "transport": "unicast" if s.unicast else "multicast",
+        "unicast_peers": [str(p) for p in s.unicast_peers],
         "faults": sorted(r.faults),
         "last_transition": None if last is None else {
             "time": wall_time(r.last_transition_at),

@@ -74,7 +74,7 @@ class VridWorker(threading.Thread):
         self.link = Link(settings, self.effects, self.guard, log)
         # The periodic adverts through the shared transmitter, the master's
         # repeats counted by the shared tap.
-        self.sharing = Sharing(settings, self.effects, self.link, transmitter, tap)
+        self.sharing = Sharing(self.effects, self.link, transmitter, tap)
         self.stopped = threading.Event()
         self._retry_at: float | None = None
         self._poked = False  # by the repeats tap: Master_Down deadline passed

@@ -204,3 +204,34 @@ def test_twenty_addresses_are_probed_in_one_window(lab: Lab) -> None:
     assert took < 3.0  # settle 0.15 s + one 1 s probe + Skew_Time; 20 probes in a row: 20 s
     wait_until(lambda: all(has_ip(net.r1, f"192.0.2.{200 + n}") for n in range(20)),
                "all 20 addresses")
+
+
+# ---- an interface that does not exist yet (dynamicinterfaces) ------------------------
+
+
+def test_with_dynamicinterfaces_a_router_waits_for_its_interface(lab: Lab) -> None:
+    """keepalived's dynamic_interfaces: the file is accepted, the router waits in
+    FAULT and joins when the interface appears (the same path as an interface
+    created again); without the switch the file is refused, at start and reload."""
+    net = build_lan(lab)
+    net.r1.unplug()
+    refused = net.r1.start_daemon(vrid(1, 100))
+    assert refused.proc.wait(30) != 0
+    assert "interface eth0 does not exist" in refused.log()
+    d = net.r1.start_daemon(vrid(1, 100, dynamicinterfaces=True))
+    d.wait_log(state_re(1, "FAULT", old="INIT") + r".*interface eth0 does not exist", WAIT)
+    # Reload keeps it waiting; a second router on a missing interface is refused
+    # without the switch and taken with it.
+    text = vrid(1, 100, dynamicinterfaces=True)
+    Path(d.conf_path).write_text(text + vrid(2, 100, addr="192.0.2.253/24", interface="eth7"))
+    assert d.ctl("reload", check=False).returncode != 0
+    Path(d.conf_path).write_text(text + vrid(2, 100, addr="192.0.2.253/24", interface="eth7",
+                                             dynamicinterfaces=True))
+    assert d.ctl("reload").returncode == 0
+    d.wait_log(r"VRID 2 on eth7 \(IPv4\): INIT -> FAULT: .*interface eth7 does not exist", WAIT)
+    mark = d.mark()
+    net.r1.plug()
+    d.wait_log(state_re(1, "MASTER"), WAIT, mark)
+    assert net.c.ping(VIP)
+    assert d.log()[mark:].count("-> FAULT") == 0
+    assert d.stop() == 0

@@ -150,6 +150,33 @@ def test_lower_priority_on_reload_moves_the_master_and_back(lab: Lab) -> None:
     assert d1.stop() == 0 and d2.stop() == 0
 
 
+def test_a_new_advert_interval_is_the_masters_rhythm_at_once(lab: Lab) -> None:
+    """A master whose advertint changes by reload sends the new interval in its
+    adverts and at that rate (the shared transmitter gets the new settings), and
+    its backup follows the new Master_Adver_Interval (RFC 5798 6.4.2) without a
+    transition."""
+    net = build_lan(lab)
+    d1 = net.r1.start_daemon(vrid(1, 200, advertint=0.05))
+    d1.wait_log(state_re(1, "MASTER"), WAIT)
+    d2 = net.r2.start_daemon(vrid(1, 100, advertint=0.05))
+    d2.wait_log(state_re(1, "BACKUP"), WAIT)
+    m1, m2 = d1.mark(), d2.mark()
+    rewrite(d1, vrid(1, 200, advertint=0.25))
+    rewrite(d2, vrid(1, 100, advertint=0.25))
+    assert reloaded(changed=1) in d1.ctl("reload").stdout
+    assert reloaded(changed=1) in d2.ctl("reload").stdout
+    time.sleep(0.5)
+    cap = lab.capture(lab.switches["lan"], filter="ip proto 112")
+    time.sleep(2.0)
+    packets = (cap.stop(), cap.packets())[1]
+    mine = adverts(packets, src=R1, vrid=1)
+    assert {a.interval_cs for a in mine} == {25}, mine
+    gaps = [b.time - a.time for a, b in zip(mine, mine[1:], strict=False)]
+    assert 5 <= len(mine) <= 10 and min(gaps) > 0.2, gaps
+    assert transitions_since(d1, m1) == [] and transitions_since(d2, m2) == []
+    assert d1.stop() == 0 and d2.stop() == 0
+
+
 def test_removed_vrid_resigns_and_added_vrid_elects(lab: Lab) -> None:
     """VRID 2 leaves r1's file: r1 resigns it with priority 0 and r2 takes it
     over after Skew_Time (RFC 5798 6.4.2); VRID 3 enters r1's file: it starts

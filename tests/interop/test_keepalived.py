@@ -3,7 +3,9 @@
 For every mode both speak (VRRPv2 with and without a password, VRRPv3 over
 IPv4 and IPv6) the two daemons run in lab namespaces on one switch with the
 same VRID, and each side's own log, the adverts on the wire and the hosts'
-addresses must agree on who is master.
+addresses must agree on who is master.  Election, failover and preemption both
+ways also over unicast (keepalived's ``unicast_src_ip`` / ``unicast_peer``,
+freevrrpd's ``unicastsrc`` / ``unicastpeer``) on a switch that drops multicast.
 
 Not here: VRRPv3/IPv4 with the checksum computed without the pseudo-header.
 keepalived 2.2.7 cannot send or accept that for multicast adverts (its only
@@ -19,16 +21,19 @@ import time
 import pytest
 
 from lab import Lab
-from tests.support.interop import MODES, V2_MODES, Mode, Pair, drops
+from tests.support.interop import MODES, UNICAST_MODES, V2_MODES, Mode, Pair, drops
 from tests.support.root import needs_root
 
 pytestmark = [pytest.mark.netns, needs_root]
 
 modes = pytest.mark.parametrize("mode", MODES, ids=[m.id for m in MODES])
+# Election, failover and preemption both ways, also over keepalived's unicast.
+all_modes = pytest.mark.parametrize("mode", MODES + UNICAST_MODES,
+                                    ids=[m.id for m in MODES + UNICAST_MODES])
 HIGH, LOW = 200, 100
 
 
-@modes
+@all_modes
 def test_freevrrpd_higher_is_master_survives_a_partition_and_takes_back_over(
     lab: Lab, mode: Mode
 ) -> None:
@@ -52,7 +57,7 @@ def test_freevrrpd_higher_is_master_survives_a_partition_and_takes_back_over(
     pair.hold(pair.fv, intervals=3)
 
 
-@modes
+@all_modes
 def test_keepalived_higher_is_master_survives_a_partition_and_takes_back_over(
     lab: Lab, mode: Mode
 ) -> None:

@@ -30,6 +30,7 @@ class Mode:
     family: int
     interval: float  # seconds: VRRPv2 whole seconds, VRRPv3 centiseconds
     password: str | None = None
+    unicast: bool = False  # unicast peers on a switch that drops multicast
 
     @property
     def vip(self) -> str:
@@ -43,16 +44,35 @@ class Mode:
     def log_name(self) -> str:
         return f"VRID {self.vrid} on eth0 (IPv{self.family})"
 
-    def freevrrpd_conf(self, priority: int, password: str | None = None) -> str:
+    def address(self, host: tuple[str, str, str]) -> str:
+        """A host's unicast address of this family (IPv6: its global one, sent from
+        with unicastsrc / unicast_src_ip)."""
+        return host[0 if self.family == 4 else 1].split("/")[0]
+
+    def freevrrpd_conf(self, priority: int, password: str | None = None,
+                       me: tuple[str, str, str] = ("", "", ""),
+                       peer: tuple[str, str, str] = ("", "", "")) -> str:
         chosen = password or self.password
         extra: dict[str, Any] = {"password": chosen} if chosen else {}
+        if self.unicast:
+            extra |= {"unicastpeer": self.address(peer), "unicastsrc": self.address(me)}
+            if self.family == 6:
+                # keepalived 2.2.7 sends IPv6 unicast adverts with the host's default hop
+                # limit (64) unless its config says unicast_ttl 255; as operators'
+                # files rarely do, our side accepts them (unicastttlcheck = no).
+                extra["unicastttlcheck"] = False
         return vrid(serverid=self.vrid, priority=priority, addr=self.vip, version=self.version,
                     advertint=self.interval, **extra)
 
-    def keepalived(self, priority: int, password: str | None = None) -> KeepalivedInstance:
+    def keepalived(self, priority: int, password: str | None = None,
+                   me: tuple[str, str, str] = ("", "", ""),
+                   peer: tuple[str, str, str] = ("", "", "")) -> KeepalivedInstance:
+        unicast: dict[str, Any] = {}
+        if self.unicast:
+            unicast = {"unicast_src": self.address(me), "unicast_peers": [self.address(peer)]}
         return KeepalivedInstance(vrid=self.vrid, priority=priority, vips=[self.vip],
                                   version=self.version, advert_int=self.interval,
-                                  password=password or self.password)
+                                  password=password or self.password, **unicast)
 
 
 MODES = [
@@ -62,6 +82,21 @@ MODES = [
     Mode("v3-ipv6", 54, 3, 6, 0.1),
 ]
 V2_MODES = [m for m in MODES if m.version == 2]
+# keepalived's unicast_src_ip / unicast_peer (issue 10): v2, v3 over IPv4 and IPv6.
+UNICAST_MODES = [
+    Mode("unicast-v2", 61, 2, 4, 1.0, unicast=True),
+    Mode("unicast-v3-ipv4", 63, 3, 4, 0.1, unicast=True),
+    Mode("unicast-v3-ipv6", 64, 3, 6, 0.1, unicast=True),
+]
+NO_MULTICAST = """
+table bridge fvnomcast {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    ip daddr 224.0.0.18 counter drop
+    ip6 daddr ff02::12 counter drop
+  }
+}
+"""
 
 # Two hosts, "low" and "high" by primary address. The fixed MACs give EUI-64
 # link-local addresses (fe80::ff:fe00:1 < fe80::ff:fe00:2) ordered like the IPv4 ones,
@@ -78,6 +113,9 @@ class Pair:
         self.mode = mode
         self.lan = lab.add_switch()
         fv_addr, ka_addr = (HIGH, LOW) if freevrrpd_higher_address else (LOW, HIGH)
+        self.fv_addr, self.ka_addr = fv_addr, ka_addr
+        if mode.unicast:
+            self.lan.run(["nft", "-f", "-"], input=NO_MULTICAST)
         self.fv = lab.add_host("fv", self.lan, fv_addr[0], fv_addr[1], mac=fv_addr[2])
         self.ka = lab.add_host("ka", self.lan, ka_addr[0], ka_addr[1], mac=ka_addr[2])
         proto = "ip proto 112" if mode.family == 4 else "ip6 proto 112"
@@ -89,9 +127,11 @@ class Pair:
     def start(self, fv_priority: int, ka_priority: int, fv_password: str | None = None,
               ka_password: str | None = None) -> None:
         """Start both at (nearly) the same time: keepalived, then freevrrpd."""
+        fv, ka = self.fv_addr, self.ka_addr
         self.keepalived = start_keepalived(
-            self.ka, self.mode.keepalived(ka_priority, ka_password))
-        self.daemon = self.fv.start_daemon(self.mode.freevrrpd_conf(fv_priority, fv_password))
+            self.ka, self.mode.keepalived(ka_priority, ka_password, me=ka, peer=fv))
+        self.daemon = self.fv.start_daemon(
+            self.mode.freevrrpd_conf(fv_priority, fv_password, me=fv, peer=ka))
 
     @property
     def fvd(self) -> Daemon:
@@ -134,7 +174,10 @@ class Pair:
                 if start <= a.time <= end]
 
     def source(self, host: Host) -> str:
-        """The advert source of ``host``: primary IPv4 or link-local IPv6 (RFC 5798 5.1.2)."""
+        """The advert source of ``host``: primary IPv4 or link-local IPv6 (RFC 5798 5.1.2);
+        with unicast, its unicast source (the global IPv6 address)."""
+        if self.mode.unicast:
+            return self.mode.address(self.fv_addr if host is self.fv else self.ka_addr)
         if self.mode.family == 4:
             assert host.ipv4 is not None
             return str(host.ipv4.ip)

@@ -237,3 +237,27 @@ def test_the_tap_counts_exactly_the_repeats_the_filter_drops_and_the_receive_pat
             assert counted == (dropped and parse_ip_frame(variant) is not None), variant.hex()
             checked += 1
     assert checked > 400
+
+
+@pytest.mark.parametrize("family", [AF4, AF6])
+def test_a_unicast_router_hears_adverts_to_the_group_or_to_itself_only(family: int) -> None:
+    """unicastpeer: adverts to our address (and to the group) wake the router; a
+    unicast advert between two other routers of the VRID never does."""
+    if family == AF4:
+        me, other, src, group = (IPv4Address("192.0.2.1"), IPv4Address("192.0.2.3"), SRC4,
+                                 GROUP4)
+    else:
+        me, other, src, group = (IPv6Address("2001:db8::1"), IPv6Address("2001:db8::3"),
+                                 IPv6Address("2001:db8::2"), GROUP6)
+    program = bpf.vrrp_filter(7, family, to=(group, me))
+
+    def frame(dst: IPv4Address | IPv6Address) -> bytes:
+        payload = advert(7) if family == AF4 else bytes([0x31, 7, 100, 1, 0, 100, 0, 0]) + \
+            src.packed
+        return vrrp_frame(MAC, src, dst, payload, dst_mac=bytes(6))
+
+    for dst, wanted in ((me, True), (group, True), (other, False)):
+        assert (run(program, frame(dst), PACKET_HOST) > 0) is wanted, dst
+        assert kernel_accepts(program, frame(dst)) is wanted, dst
+    # Another VRID to our address: still not ours.
+    assert run(bpf.vrrp_filter(8, family, to=(group, me)), frame(me), PACKET_HOST) == 0

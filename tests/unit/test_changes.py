@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from ipaddress import ip_interface
+from ipaddress import ip_address, ip_interface
 
 import pytest
 
@@ -59,3 +59,12 @@ def test_virtual_mac_version_or_devices_need_a_restart(new: RouterSettings) -> N
 def test_another_router_is_not_a_change() -> None:
     with pytest.raises(ValueError):
         diff(BASE, replace(BASE, vrid=2))
+
+
+def test_unicast_peers_change_in_place_but_not_the_transport() -> None:
+    one = replace(BASE, unicast_peers=(ip_address("192.0.2.2"),))
+    two = replace(one, unicast_peers=(ip_address("192.0.2.2"), ip_address("192.0.2.3")))
+    assert diff(one, two).fields == ("unicast_peers",) and not diff(one, two).restart
+    assert not diff(one, two).advert_changed
+    # Multicast to unicast and back: how the adverts travel changes (vrid.worker).
+    assert diff(BASE, one).restart and diff(one, BASE).restart

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from ipaddress import ip_interface
+from ipaddress import ip_address, ip_interface
 from pathlib import Path
 
 import pytest
@@ -164,6 +164,11 @@ GOOD = [
     ("garpinterval = 0.2", "garp_interval", 0.2),
     ("garprepeatdelay = 0", "garp_repeat_delay", 0.0),
     ("garprefresh = 300", "garp_refresh", 300.0),
+    ("unicastpeer = 192.0.2.2, 192.0.2.3", "unicast_peers",
+     (ip_address("192.0.2.2"), ip_address("192.0.2.3"))),
+    ("unicastpeer = 192.0.2.2\nunicastsrc = 192.0.2.9", "unicast_src", ip_address("192.0.2.9")),
+    ("unicastttlcheck = no", "unicast_ttl_check", False),
+    ("dynamicinterfaces = yes", "dynamic_interfaces", True),
     ("garprefreshcount = 3", "garp_refresh_count", 3),
     ("conflictcheck = no", "conflict_check", False),
     ("monitoredcircuits = no", "monitored_circuits", False),
@@ -250,6 +255,12 @@ BAD = [
     ("garpinterval = 61", 5, "garpinterval", "out of range 0..60"),
     ("garprepeatdelay = x", 5, "garprepeatdelay", "number of seconds"),
     ("garprefresh = 86401", 5, "garprefresh", "out of range 0..86400"),
+    ("unicastpeer = 192.0.2.2, 192.0.2.2", 5, "unicastpeer", "listed twice"),
+    ("unicastpeer = 2001:db8::2", 5, "unicastpeer", "IPv6 address for an IPv4 virtual router"),
+    ("unicastpeer = 192.0.2.2, 2001:db8::2", 5, "unicastpeer", "mixes IPv4 and IPv6"),
+    ("unicastpeer = 224.0.0.18", 5, "unicastpeer", "a host's own address"),
+    ("unicastpeer = 192.0.2.0/24", 5, "unicastpeer", "not an IP address"),
+    ("unicastsrc = 192.0.2.9", 5, "unicastsrc", "without unicastpeer"),
     ("garprefreshcount = 0", 5, "garprefreshcount", "out of range 1..100"),
     ("conflictcheck = 2", 5, "conflictcheck", "yes or no"),
     ("monitoredcircuits = sometimes", 5, "monitoredcircuits", "yes or no"),

@@ -512,3 +512,34 @@ def test_owner_returning_is_not_a_misconfiguration() -> None:
     assert lan.masters() == ["owner"]
     assert owner.reports == [] and owner.router.drops.total() == 0
     assert backup.state is State.BACKUP
+
+
+# ---- unicast peers (issue 10, section 1) --------------------------------------------------
+
+
+def test_unicast_routers_hear_only_their_listed_peers() -> None:
+    lan = SimLan()
+    a = lan.add("a", "192.0.2.1", priority=100, unicast_peers=(ip_address("192.0.2.2"),))
+    b = lan.add("b", "192.0.2.2", priority=150, unicast_peers=(ip_address("192.0.2.1"),))
+    # A router of the VRID that is not listed cannot take over, however high.
+    lan.add("stranger", "192.0.2.3", priority=250)
+    lan.start()
+    lan.run_for(20)
+    assert "b" in lan.masters() and "a" not in lan.masters()
+    assert a.router.drops["peer"] > 0 and b.router.drops["peer"] > 0
+    assert a.router.master_ip == ip_address("192.0.2.2")
+    assert sum("not one of the unicastpeer addresses" in r.message for r in a.reports) == 1
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_unicastttlcheck_no_accepts_a_routed_peer(check: bool) -> None:
+    lan = SimLan()
+    a = lan.add("a", "192.0.2.1", priority=100, unicast_ttl_check=check,
+                unicast_peers=(ip_address("198.51.100.2"),))
+    routed = lan.add("routed", "198.51.100.2", priority=200,
+                     unicast_peers=(ip_address("192.0.2.1"),))
+    routed.ttl = 254
+    lan.start()
+    lan.run_for(10)
+    assert (a.router.drops["ttl"] > 0) is check
+    assert ("a" in lan.masters()) is check

@@ -1,0 +1,122 @@
+"""Unicast peers on a LAN that drops multicast (issue 10, section 1).
+
+The switch drops every frame to 224.0.0.18 and ff02::12 (an nftables rule of
+the bridge family in the switch's namespace), as cloud and VM networks do:
+multicast VRRP never arrives there.  With ``unicastpeer``, two and three
+routers elect, fail over on a silent cut, and preempt back, over IPv4 and IPv6;
+a router that is not a listed peer cannot take over.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from lab import Host, Lab, Switch
+from tests.support.daemon_conf import vrid
+from tests.support.ops_helpers import transitions_since, vrid_status
+from tests.support.root import needs_root
+from tests.support.vrrp_lab import PROBE_SETTLE, count, reaches, stop_all, wait_master
+
+pytestmark = [pytest.mark.netns, needs_root]
+
+INTERVAL = 0.1
+NO_MULTICAST = """
+table bridge fvnomcast {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    ip daddr 224.0.0.18 counter drop
+    ip6 daddr ff02::12 counter drop
+  }
+}
+"""
+
+
+def drop_multicast(sw: Switch) -> None:
+    sw.run(["nft", "-f", "-"], input=NO_MULTICAST)
+
+
+def multicast_dropped(sw: Switch) -> int:
+    out = sw.run(["nft", "list", "table", "bridge", "fvnomcast"]).stdout
+    return sum(int(part.split()[1]) for part in out.split("counter")[1:])
+
+
+def lan(lab: Lab, n: int) -> tuple[Switch, list[Host], Host]:
+    sw = lab.add_switch()
+    drop_multicast(sw)
+    routers = [lab.add_host(f"r{i}", sw, f"192.0.2.{i}/24", f"2001:db8::{i}/64")
+               for i in range(1, n + 1)]
+    client = lab.add_host("c", sw, "192.0.2.100/24", "2001:db8::100/64")
+    return sw, routers, client
+
+
+def conf(i: int, n: int, family: int, priority: int, peers: range | None = None) -> str:
+    """Router ``i`` of ``n``, listing the others (or ``peers``); IPv6 routers send from
+    their global address (unicastsrc), so that is how the others list them."""
+    others = [j for j in (peers or range(1, n + 1)) if j != i]
+    if family == 4:
+        return vrid(1, priority, advertint=INTERVAL,
+                    unicastpeer=", ".join(f"192.0.2.{j}" for j in others))
+    return vrid(1, priority, addr="2001:db8::fe/64", advertint=INTERVAL,
+                unicastpeer=", ".join(f"2001:db8::{j}" for j in others),
+                unicastsrc=f"2001:db8::{i}")
+
+
+@pytest.mark.parametrize("family", [4, 6])
+@pytest.mark.parametrize("n", [2, 3])
+def test_unicast_routers_elect_fail_over_and_preempt_without_multicast(
+        lab: Lab, family: int, n: int) -> None:
+    sw, routers, client = lan(lab, n)
+    vip = "192.0.2.254" if family == 4 else "2001:db8::fe"
+    prios = [200, 150, 100][:n]
+    first = routers[0].start_daemon(conf(1, n, family, prios[0]))
+    wait_master(first, family=family, timeout=15)
+    others = [h.start_daemon(conf(i, n, family, p))
+              for i, (h, p) in enumerate(zip(routers[1:], prios[1:], strict=True), start=2)]
+    for d in others:
+        d.wait_log(r"INIT -> BACKUP", timeout=15)
+    time.sleep(PROBE_SETTLE)
+    daemons = [first, *others]
+    # Elected: r1 alone is master; its backups hear it over unicast only.
+    assert [vrid_status(d, 1, family)["state"] for d in daemons] == \
+        ["MASTER"] + ["BACKUP"] * (n - 1)
+    status = vrid_status(others[0], 1, family)
+    assert status["transport"] == "unicast" and status["adverts_received"] > 0
+    assert status["master"] == ("192.0.2.1" if family == 4 else "2001:db8::1")
+    assert multicast_dropped(sw) == 0  # nobody sent any
+    assert reaches(client, vip)
+    # Failover: r1 cut off silently; r2 (the next priority) takes over.
+    marks = [d.mark() for d in daemons]
+    routers[0].isolate()
+    wait_master(others[0], since=marks[1], family=family, timeout=5)
+    assert reaches(client, vip)
+    if n == 3:
+        assert count(others[1], r"-> MASTER", since=marks[2]) == 0
+    # Preemption: r1 back, it takes over again (RFC 5798 6.4.2) and r2 steps down.
+    routers[0].reconnect()
+    others[0].wait_log(r"MASTER -> BACKUP", timeout=5, since=marks[1])
+    assert count(first, r"-> MASTER", since=marks[0]) == 0  # it never stopped being master
+    assert reaches(client, vip)
+    stop_all(daemons)
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_a_router_that_is_not_a_listed_peer_cannot_take_over(lab: Lab, family: int) -> None:
+    sw, routers, client = lan(lab, 3)
+    r1, r2, r3 = routers
+    d1 = r1.start_daemon(conf(1, 2, family, 150))
+    wait_master(d1, family=family, timeout=15)
+    d2 = r2.start_daemon(conf(2, 2, family, 100))
+    d2.wait_log(r"INIT -> BACKUP", timeout=15)
+    mark1, mark2 = d1.mark(), d2.mark()
+    # r3 lists r1 and r2, but they do not list it: its priority-250 adverts are
+    # dropped (reason "peer") and r1 stays master, r2 its backup.
+    d3 = r3.start_daemon(conf(3, 3, family, 250))
+    d3.wait_log(r"-> MASTER", timeout=15)
+    time.sleep(1.0)
+    assert transitions_since(d1, mark1) == [] and transitions_since(d2, mark2) == []
+    assert vrid_status(d1, 1, family)["drops"].get("peer", 0) > 0
+    assert vrid_status(d2, 1, family)["drops"].get("peer", 0) > 0
+    assert "is not one of the unicastpeer addresses" in d1.log()
+    stop_all([d1, d2, d3])
