@@ -10,6 +10,7 @@ a router that is not a listed peer cannot take over.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -119,4 +120,33 @@ def test_a_router_that_is_not_a_listed_peer_cannot_take_over(lab: Lab, family: i
     assert vrid_status(d1, 1, family)["drops"].get("peer", 0) > 0
     assert vrid_status(d2, 1, family)["drops"].get("peer", 0) > 0
     assert "is not one of the unicastpeer addresses" in d1.log()
+    stop_all([d1, d2, d3])
+
+
+def test_reload_adds_and_removes_peers_without_a_transition(lab: Lab) -> None:
+    """A third router joins: the two running ones list it by reload, without a
+    transition or a restart, and r1 (master) now advertises to it too; a peer
+    removed again is one reload, again without a transition."""
+    sw, routers, client = lan(lab, 3)
+    r1, r2, r3 = routers
+    d1 = r1.start_daemon(conf(1, 2, 4, 150))
+    wait_master(d1, timeout=15)
+    d2 = r2.start_daemon(conf(2, 2, 4, 100))
+    d2.wait_log(r"INIT -> BACKUP", timeout=15)
+    marks = [d1.mark(), d2.mark()]
+    for d, i, prio in ((d1, 1, 150), (d2, 2, 100)):
+        Path(d.conf_path).write_text(conf(i, 3, 4, prio))
+        assert "1 changed" in d.ctl("reload").stdout
+    d3 = r3.start_daemon(conf(3, 3, 4, 50))
+    d3.wait_log(r"INIT -> BACKUP", timeout=15)
+    time.sleep(PROBE_SETTLE)
+    assert vrid_status(d3, 1)["master"] == "192.0.2.1"
+    # r3 hears r1: the reloaded r1 sends to the new peer as well.
+    assert vrid_status(d1, 1)["unicast_peers"] == ["192.0.2.2", "192.0.2.3"]
+    assert transitions_since(d1, marks[0]) == [] and transitions_since(d2, marks[1]) == []
+    # Removed again from r1's list: one more in-place change.
+    Path(d1.conf_path).write_text(conf(1, 2, 4, 150))
+    assert "1 changed" in d1.ctl("reload").stdout
+    assert transitions_since(d1, marks[0]) == []
+    assert "restarted" not in d1.log()[marks[0]:].replace("0 restarted", "")
     stop_all([d1, d2, d3])
