@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+from .busylan import BusyLanResult, run_busy_lan
 from .failover import Case, FailoverResult, HandoverResult, run_failover, run_handover
 from .peers import IMPLS
 from .plot import failover_png
@@ -147,9 +148,11 @@ def run(plan: Plan, mode: str) -> Results:
                 f"first election with {count} address(es) x{plan.startup_reps}: {impl}",
                 partial(run_election, impl, count, plan.startup_reps),
                 partial(ElectionResult, impl, count, [])))
+    busy = [_guarded("unicast backup on a busy LAN", run_busy_lan,
+                     lambda error: BusyLanResult(1000.0, 10.0, error=error))]
     env["load average after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return Results(mode, started, time.monotonic() - t0, env, failover, handover, steady,
-                   startup, elections)
+                   startup, elections, busy)
 
 
 def main(argv: list[str] | None = None) -> int:
