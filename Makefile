@@ -8,8 +8,13 @@ STAMP := $(VENV)/.installed
 SYSSTAMP := $(VENV)/.system-deps
 # Debian packages the tests and the lab use: real peers and packet dissection.
 DEB_PACKAGES := iproute2 nftables keepalived frr tshark tcpdump procps iputils-ping python3-venv man-db groff-base
+# Debian's own tools for make deb (lintian for its test).
+DEB_BUILD_PACKAGES := debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools \
+  dpkg-dev fakeroot lintian
+DEBSTAMP := $(VENV)/.deb-build-deps
+DEBDIR := build/deb
 
-.PHONY: all install system-deps lint test unit demo bench clean distclean install-service
+.PHONY: all install system-deps deb-deps deb lint test unit demo bench clean distclean install-service
 
 all: install
 
@@ -38,6 +43,27 @@ $(SYSSTAMP): | $(STAMP)
 
 system-deps: $(SYSSTAMP)
 
+$(DEBSTAMP): | $(STAMP)
+	@missing=""; for p in $(DEB_BUILD_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	touch $@
+
+deb-deps: $(DEBSTAMP)
+
+# freevrrpd_<version>_all.deb in $(DEBDIR), built with Debian's tools from the
+# files git tracks (a clean copy: nothing of .venv or earlier builds gets in).
+deb: $(DEBSTAMP)
+	rm -rf $(DEBDIR) && mkdir -p $(DEBDIR)/src
+	git ls-files -z | xargs -0 cp --parents -t $(DEBDIR)/src
+	# Debian's python3 and tools, not whatever interpreter comes first in PATH.
+	cd $(DEBDIR)/src && env PATH=/usr/sbin:/usr/bin:/sbin:/bin dpkg-buildpackage -us -uc -b
+	@ls $(DEBDIR)/freevrrpd_*_all.deb
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
@@ -46,7 +72,7 @@ lint: install
 unit: install
 	$(VENV)/bin/pytest -q tests/unit tests/conformance/test_receive.py
 
-test: install system-deps lint
+test: install system-deps deb-deps lint
 	$(VENV)/bin/pytest -q --cov=freevrrpd.core --cov-report=term --cov-fail-under=90 tests
 
 demo: install system-deps
