@@ -53,9 +53,14 @@ class LanLab:
 
 
 # What a cloud network does to VRRP's groups (the unicast cases).
-NO_MULTICAST = """table bridge fvnomcast { chain forward {
-  type filter hook forward priority filter; policy accept;
-  ip daddr 224.0.0.18 drop; ip6 daddr ff02::12 drop; } }
+NO_MULTICAST = """
+table bridge fvnomcast {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    ip daddr 224.0.0.18 drop
+    ip6 daddr ff02::12 drop
+  }
+}
 """
 
 

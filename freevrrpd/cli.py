@@ -37,8 +37,32 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-d", dest="debug", action="store_true", help="debug logging")
     p.add_argument("-t", dest="check", action="store_true",
                    help="check the configuration, print one line per virtual router, exit")
+    p.add_argument("--import-keepalived", metavar="FILE",
+                   help="print the VRRP part of keepalived.conf FILE as a freevrrpd.conf; "
+                   "what cannot be carried over is listed on stderr")
     p.add_argument("--version", action="version", version=f"freevrrpd {__version__}")
     return p
+
+
+def import_keepalived(path: str) -> int:
+    from freevrrpd.config.kaconvert import convert
+    from freevrrpd.config.kaparse import KeepalivedError
+
+    try:
+        result = convert(path)
+    except KeepalivedError as exc:
+        print(f"freevrrpd: cannot read {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(result.text)
+    print(f"freevrrpd: converted {result.routers} virtual router(s) from {path}",
+          file=sys.stderr)
+    if result.skipped:
+        print(f"freevrrpd: not carried over ({len(result.skipped)}):", file=sys.stderr)
+        for line in result.skipped:
+            print(f"  {line}", file=sys.stderr)
+    if result.lvs:
+        print(f"freevrrpd: {result.lvs} LVS section(s) ignored (not VRRP)", file=sys.stderr)
+    return 0
 
 
 def host_check(routers: Sequence[RouterSettings], pidfile: str) -> list[str]:
@@ -82,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     p = parser()
     opts = p.parse_args(argv)
+    if opts.import_keepalived:
+        return import_keepalived(opts.import_keepalived)
     if opts.metrics:
         from freevrrpd.daemon.metrics import parse_listen
 

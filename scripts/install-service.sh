@@ -1,6 +1,7 @@
 #!/bin/sh
 #
-# Install freevrrpd system-wide from this checkout, with its service files.
+# Install freevrrpd system-wide from this checkout (or an unpacked source
+# distribution), with its service files.
 #
 #   sudo scripts/install-service.sh                  # or: make install-service
 #   scripts/install-service.sh DESTDIR=/tmp/stage    # staged, e.g. for a package
@@ -25,15 +26,16 @@
 #                                           (likewise freevrrpctl, when present)
 #   UNITDIR/freevrrpd.service               systemd unit
 #   /etc/init.d/freevrrpd                   SysV init script (LSB header)
-#   /etc/freevrrpd.conf                     the example config, only if absent
 #   PREFIX/share/freevrrpd/                 freevrrpd.conf.example, rc.d/freevrrpd,
 #                                           hooks/{master,backup,fault,stop,record-state}.sh
 #   PREFIX/share/man/man5/freevrrpd.conf.5, PREFIX/share/man/man8/*.8
 #
 # The service files name /usr/local/...; they are rewritten for another PREFIX.
 # Nothing is enabled or started, and systemctl is not run: the script prints
-# the commands for that.  Running it again upgrades in place and keeps
-# /etc/freevrrpd.conf.
+# the commands for that.  No /etc/freevrrpd.conf is written: a live example
+# would claim its addresses at the first start; the example is installed under
+# PREFIX/share/freevrrpd and the script says how to start from it.  Running it
+# again upgrades in place.
 
 set -eu
 
@@ -76,7 +78,8 @@ for dir in "$PREFIX" "$VENV" "$UNITDIR"; do
 	*'|'* | *' '*) die "$dir: no '|' or blanks in paths, please" ;;
 	esac
 done
-[ -f "$SRC/setup.cfg" ] && [ -d "$SRC/freevrrpd" ] || die "$SRC is not a freevrrpd checkout"
+[ -f "$SRC/setup.cfg" ] && [ -d "$SRC/freevrrpd" ] ||
+	die "$SRC is neither a freevrrpd checkout nor an unpacked source distribution"
 if [ -z "$DESTDIR" ] && [ "$(id -u)" != 0 ]; then
 	die "installing system-wide needs root (or set DESTDIR=... to stage the files)"
 fi
@@ -155,16 +158,6 @@ for hook in "$SRC"/scripts/hooks/*.sh; do
 done
 install_file 644 "$SRC/conf/freevrrpd.conf.example" "$share/freevrrpd.conf.example"
 
-# --- configuration -------------------------------------------------------------
-conf=$DESTDIR/etc/freevrrpd.conf
-if [ -e "$conf" ]; then
-	say "keeping $conf"
-else
-	say "example configuration"
-	# 0640: it may hold VRRPv2 passwords.
-	install_file 640 "$SRC/conf/freevrrpd.conf.example" "$conf"
-fi
-
 # --- man pages -----------------------------------------------------------------
 say "man pages"
 for page in "$SRC"/man/*.[1-9]; do
@@ -176,7 +169,9 @@ done
 cat <<EOF
 
 freevrrpd is installed. Next steps:
-  edit /etc/freevrrpd.conf, then check it:  $PREFIX/sbin/freevrrpd -t
+  write /etc/freevrrpd.conf (0640: it may hold VRRPv2 passwords), starting from
+    $PREFIX/share/freevrrpd/freevrrpd.conf.example
+  check it:      $PREFIX/sbin/freevrrpd -t
   with systemd:  systemctl daemon-reload && systemctl enable --now freevrrpd
   with SysV:     update-rc.d freevrrpd defaults && /etc/init.d/freevrrpd start
 EOF

@@ -24,6 +24,7 @@ from freevrrpd.config.values import (
     parse_host,
     parse_int,
     parse_interface_name,
+    parse_name,
     parse_password,
     parse_peer_list,
     parse_seconds,
@@ -66,7 +67,7 @@ BOOLEANS = {"monitoredcircuits": "monitored_circuits", "usevmac": "use_vmac",
 # accepted and kept (unused) so that the original's files load unchanged.
 COMMANDS = {"masterscript": "masterscript", "backupscript": "backupscript",
             "faultscript": "faultscript", "stopscript": "stopscript",
-            "presharedkey": "preshared_key"}
+            "presharedkey": "preshared_key", "notify": "notify"}
 # ... and those with a range: keyword -> (field, parser).
 RANGED: dict[str, tuple[str, Callable[[str], Any]]] = {
     "priority": ("priority", _parse_priority),
@@ -80,6 +81,7 @@ RANGED: dict[str, tuple[str, Callable[[str], Any]]] = {
     "garprepeatdelay": ("garp_repeat_delay", _secs(0, 3600)),
     "garprefresh": ("garp_refresh", _secs(0, 86400)),
     "garprefreshcount": ("garp_refresh_count", _ints(1, 100)),
+    "name": ("name_text", parse_name),
 }
 SIMPLE: dict[str, tuple[str, Callable[[str], Any]]] = {
     **RANGED,
@@ -307,7 +309,8 @@ def _vrid(text: str) -> int:
 def build(sections: list[RawSection], problems: Problems) -> tuple[RouterSettings, ...]:
     """Validate every section, then the rules that span sections."""
     if not sections:
-        problems.add(0, None, "no [VRID] section: the file defines no virtual router")
+        if not problems:  # else already explained (a keepalived.conf, a bad header...)
+            problems.add(0, None, "no [VRID] section: the file defines no virtual router")
         return ()
     builder = _Builder(problems)
     built = [builder.section(raw) for raw in sections]

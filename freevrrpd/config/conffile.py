@@ -26,8 +26,12 @@ from freevrrpd.config.problems import Problems, RawEntry, RawSection
 # Keywords whose values may hold a '#': a password, and commands (the shell reads
 # its own comments).
 HASH_OK = frozenset({"password", "presharedkey", "masterscript", "backupscript",
-                     "faultscript", "stopscript"})
+                     "faultscript", "stopscript", "notify"})
 _END_COMMENT = re.compile(r"\s#")
+# The top-level blocks of a keepalived.conf: a file pasted from keepalived gets
+# one message that says how to convert it, not one error per line.
+_KEEPALIVED = re.compile(r"^[ \t]*(vrrp_instance|vrrp_sync_group|vrrp_script|global_defs|"
+                         r"virtual_server)\b[^=]*$", re.M)
 
 
 def _short(text: str) -> str:
@@ -37,6 +41,13 @@ def _short(text: str) -> str:
 def read_conf(text: str, problems: Problems) -> list[RawSection]:
     """Split the text into raw ``[VRID]`` sections; syntax errors go to ``problems``."""
     text = text.removeprefix("\ufeff")
+    pasted = _KEEPALIVED.search(text)
+    if pasted and not re.search(r"^\s*\[\s*VRID\s*\]", text, re.M | re.I):
+        at = text.count("\n", 0, pasted.start()) + 1
+        problems.add(at, None, f"this looks like a keepalived.conf ({pasted.group(1)}), not "
+                     "a freevrrpd.conf; convert it with: freevrrpd --import-keepalived FILE "
+                     "> freevrrpd.conf (docs/KEEPALIVED.md has the mapping)")
+        return []
     sections: list[RawSection] = []
     current: RawSection | None = None
     in_unknown = False  # keys under a bad header are not reported a second time

@@ -293,3 +293,14 @@ def parse_peer_list(text: str) -> tuple[IPAddress, ...]:
                            f"family")
         peers.append(ip)
     return tuple(peers)
+
+
+NAME_RE = re.compile(r"[A-Za-z0-9_.:@-]{1,64}")
+
+
+def parse_name(text: str) -> str:
+    """An instance name, as keepalived's vrrp_instance names are: one word."""
+    if not NAME_RE.fullmatch(text):
+        raise BadValue(f"{_short(text)!r}: a name is one word of at most 64 letters, digits "
+                       "and _ . : @ -")
+    return text

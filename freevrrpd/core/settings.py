@@ -82,6 +82,10 @@ class RouterSettings:
     backupscript: str | None = None
     faultscript: str | None = None
     stopscript: str | None = None
+    # keepalived's generic notify script: run on every transition with the four
+    # arguments it gets there (INSTANCE, the name, MASTER|BACKUP|FAULT|STOP, priority).
+    notify: str | None = None
+    name_text: str | None = None  # ``name``: the instance name given to notify
     hook_timeout: float = 30.0  # seconds a transition script may run before it is killed
     monitored_circuits: bool = True
     mc_clear_errors_count: int = 3600
@@ -125,6 +129,11 @@ class RouterSettings:
     def advert_int(self) -> float:
         """Advertisement interval in seconds."""
         return self.advert_int_cs / 100.0
+
+    @property
+    def instance(self) -> str:
+        """The name notify scripts get (``name``, else one made of the identity)."""
+        return self.name_text or f"vrid{self.vrid}-{self.interface}-v{self.family}"
 
     @property
     def unicast(self) -> bool:

@@ -14,13 +14,15 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from types import FrameType
 
 from freevrrpd.core.settings import RouterSettings
+from freevrrpd.daemon import watchdog
 from freevrrpd.daemon.control import ControlError, ControlServer
 from freevrrpd.daemon.hostcheck import host_problems
-from freevrrpd.daemon.logs import setup_logging
+from freevrrpd.daemon.logs import setup_logging, syslog_available
 from freevrrpd.daemon.pidfile import PidFile, PidFileError
 from freevrrpd.daemon.process import (
     EXIT_CONFIG,
@@ -103,6 +105,11 @@ def _prepare(routers: Sequence[RouterSettings], opts: argparse.Namespace) -> Pid
         print(f"freevrrpd: {exc}", file=sys.stderr)
         return 1
     if not opts.foreground:
+        if not syslog_available():
+            # Detached, stderr is /dev/null: the log would be lost without a word.
+            print("freevrrpd: warning: no syslog daemon listens at /dev/log, so the log "
+                  "is lost once the daemon detaches; start one, or run freevrrpd -F under "
+                  "a supervisor (systemd collects its stderr)", file=sys.stderr)
         assert pidfile.fd is not None
         daemonize([pidfile.fd])
         setup_logging(False, opts.debug)
@@ -125,17 +132,26 @@ def _serve(sup: Supervisor, control: ControlServer,
 
 
 def _loop(sup: Supervisor, sig: Signals) -> None:
+    every = watchdog.interval()
+    reported: list[str] = []
     while not sig.stop.is_set():
-        sig.wake.wait(1.0)  # the timeout is only a safety net
+        sig.wake.wait(1.0 if every is None else min(1.0, every))
         sig.wake.clear()
+        if every is not None:
+            stuck = sup.stuck(time.monotonic())
+            if not stuck:
+                notify("WATCHDOG=1")
+            elif stuck != reported:
+                log.error("not feeding systemd's watchdog: thread of %s dead or stuck",
+                          ", ".join(stuck))
+            reported = stuck
         if sig.dump.is_set():
             sig.dump.clear()
             sup.dump()
         if sig.reload.is_set() and not sig.stop.is_set():
             sig.reload.clear()
             log.info("received SIGHUP: reloading %s", sup.config_path)
-            sup.reload()
-            notify("READY=1")
+            sup.reload()  # tells systemd RELOADING=1, then READY=1
     log.info("received %s: resigning and releasing addresses", sig.stopped_by)
 
 

@@ -27,13 +27,14 @@ from freevrrpd.daemon import acceptmode
 from freevrrpd.daemon.acceptmode import AcceptMode
 from freevrrpd.daemon.hostcheck import host_problems
 from freevrrpd.daemon.links import LinkMonitor, LinkStatus
+from freevrrpd.daemon.process import notify
 from freevrrpd.net.netlink import Netlink, NetlinkError
 from freevrrpd.net.nftables import NftError
 from freevrrpd.vrid.addressbook import AddressBook
 from freevrrpd.vrid.commands import Command, Control
 from freevrrpd.vrid.repeats import RepeatsTap
 from freevrrpd.vrid.status import RouterStatus
-from freevrrpd.vrid.transmitter import Transmitter
+from freevrrpd.vrid.transmitter import Transmitter, lease_for
 from freevrrpd.vrid.worker import VridWorker
 
 log = logging.getLogger("freevrrpd")
@@ -210,6 +211,16 @@ class Supervisor:
     def _links(self) -> dict[str, LinkStatus]:
         return {} if self.monitor is None else self.monitor.links()
 
+    def stuck(self, now: float) -> list[str]:
+        """Routers whose thread died, or has been busy or overdue for longer than its
+        lease (``vrid.transmitter.lease_for``): what keeps the watchdog unfed."""
+        with self.lock:
+            # A router still in the list has not been asked to stop: stopped means
+            # its thread ended on its own (it crashed).
+            return [w.settings.name for w in self.workers
+                    if w.stopped.is_set()
+                    or not w.sharing.lease.holds(now, lease_for(w.settings.advert_int))]
+
     def status(self) -> DaemonStatus:
         with self.lock:
             vrids = [w.status_now() for w in self.workers]
@@ -219,6 +230,16 @@ class Supervisor:
 
     # ---- reload ----------------------------------------------------------------------
     def reload(self) -> ReloadResult:
+        """SIGHUP and ``freevrrpctl reload`` alike; systemd hears RELOADING=1 first
+        and READY=1 after, whatever the outcome (sd_notify(3), Type=notify-reload)."""
+        stamp = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        notify(f"RELOADING=1\nMONOTONIC_USEC={stamp}")
+        try:
+            return self._reload_now()
+        finally:
+            notify("READY=1")
+
+    def _reload_now(self) -> ReloadResult:
         with self.lock:
             try:
                 new = self._read_new()

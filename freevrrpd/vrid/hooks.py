@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import queue
+import shlex
 import signal
 import subprocess
 import tempfile
@@ -34,7 +35,7 @@ from freevrrpd.core.settings import RouterSettings
 from freevrrpd.vrid.osthread import name_os_thread
 
 __all__ = ["KILL_GRACE", "OUTPUT_LINES", "HookResult", "HookRunner", "hook_env",
-           "transition_script"]
+           "transition_scripts"]
 
 # Seconds between SIGTERM and SIGKILL for a script that outlived its timeout.
 KILL_GRACE = 1.0
@@ -64,16 +65,26 @@ class HookResult:
         return self.returncode == 0 and not self.timed_out and self.error is None
 
 
-def transition_script(s: RouterSettings, new: State, old: State,
-                      priority: int) -> tuple[str, str, dict[str, str]] | None:
-    """(kind, command, environment) of the script for a transition, None if none."""
-    command = {State.MASTER: s.masterscript, State.BACKUP: s.backupscript,
-               State.FAULT: s.faultscript, State.STOPPED: s.stopscript}.get(new)
-    if not command:
-        return None
+# keepalived's words for the states, as its generic notify script gets them.
+KEEPALIVED_STATES = {State.MASTER: "MASTER", State.BACKUP: "BACKUP", State.FAULT: "FAULT",
+                     State.STOPPED: "STOP"}
+
+
+def transition_scripts(s: RouterSettings, new: State, old: State,
+                       priority: int) -> list[tuple[str, str, dict[str, str]]]:
+    """(kind, command, environment) of each script of a transition, in the order they
+    run: the state's own script, then the generic ``notify`` (keepalived's order)."""
     env = hook_env(s.vrid, s.interface, s.family, new.value, old.value, priority,
                    [a.interface.with_prefixlen for a in s.addresses])
-    return new.name.lower(), command, env
+    jobs = []
+    command = {State.MASTER: s.masterscript, State.BACKUP: s.backupscript,
+               State.FAULT: s.faultscript, State.STOPPED: s.stopscript}.get(new)
+    if command:
+        jobs.append((new.name.lower(), command, env))
+    if s.notify and new in KEEPALIVED_STATES:
+        args = f"INSTANCE {shlex.quote(s.instance)} {KEEPALIVED_STATES[new]} {priority}"
+        jobs.append(("notify", f"{s.notify} {args}", env))
+    return jobs
 
 
 def hook_env(

@@ -14,6 +14,7 @@ advert if it does not.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from freevrrpd.core.actions import ExpectRepeats
@@ -34,7 +35,8 @@ class Sharing:
         self.transmitter = transmitter
         self.tap = tap
         self._advert: Advert | None = None  # what the transmitter sends for us
-        self.lease = Lease(0.0)  # the worker says when it waits and when it is busy
+        # The worker says when it waits and when it is busy; busy from its creation.
+        self.lease = Lease(time.monotonic())
         self._repeat: bpf.Repeat | None = None  # what our filter drops
         self._check_at: float | None = None  # when to look that the tap still runs
         self._told: float | None = None  # the Master_Down_Timer the tap was given

@@ -33,7 +33,7 @@ from freevrrpd.vrid.addressbook import AddressBook
 from freevrrpd.vrid.commands import Call, Command, Control
 from freevrrpd.vrid.conflict import ConflictGuard
 from freevrrpd.vrid.effects import Effects
-from freevrrpd.vrid.hooks import HookResult, HookRunner, transition_script
+from freevrrpd.vrid.hooks import HookResult, HookRunner, transition_scripts
 from freevrrpd.vrid.link import Link
 from freevrrpd.vrid.osthread import name_os_thread
 from freevrrpd.vrid.repeats import RepeatsTap
@@ -359,8 +359,7 @@ class VridWorker(threading.Thread):
             self._do(self.router.probe_finished(now, None), now)
 
     def _run_hook(self, action: act.RunHook) -> None:
-        job = transition_script(self.settings, action.new, action.old, action.priority)
-        if job is not None:
+        for job in transition_scripts(self.settings, action.new, action.old, action.priority):
             self.hooks.submit(*job)
 
     def _hook_done(self, result: HookResult) -> None:

@@ -16,6 +16,7 @@ from freevrrpd.vrid.transmitter import lease_for
 from lab import Lab
 from tests.support.daemon_conf import vrid
 from tests.support.root import needs_root
+from tests.support.service_helpers import DatagramListener
 from tests.support.vrrp_lab import (
     adverts,
     build_lan,
@@ -64,3 +65,33 @@ def test_a_master_with_a_stuck_thread_goes_silent_within_the_lease_and_its_backu
     assert 0.9 * mdi(100, interval) <= gap <= mdi(100, interval) + 0.25
     master.kill9()
     backup.stop()
+
+
+def test_the_watchdog_is_fed_only_while_every_router_thread_keeps_its_timers(
+        lab: Lab) -> None:
+    """Issue 12, section 3: with systemd's watchdog (WATCHDOG_USEC), WATCHDOG=1 goes
+    out every half period while the router threads are well, and stops once one
+    has been stuck for its lease, so that systemd restarts the daemon."""
+    lan, (r1,), _ = build_lan(lab, n=1)
+    freeze = Path(lab.tmpdir, "freeze")
+    notify = DatagramListener(Path(lab.tmpdir, "notify.sock"))
+    try:
+        d = r1.start_daemon(
+            vrid(priority=200, advertint=0.1),
+            argv=[sys.executable, "-m", "tests.support.frozen_master", str(freeze), "-F", "-d",
+                  "-f", "{conf}", "-p", "{pidfile}", "-s", "{socket}"],
+            env={"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "1000000"})
+        wait_master(d)
+        time.sleep(1.6)
+        fed = [m for m in notify.messages() if m == "WATCHDOG=1"]
+        assert len(fed) >= 2, notify.messages()  # every 0.5 s
+        freeze.touch()
+        d.wait_log(r"frozen: every router thread is busy", timeout=5)
+        d.wait_log(r"not feeding systemd's watchdog: thread of VRID 1 on eth0 \(IPv4\) dead or "
+                   r"stuck", timeout=lease_for(0.1) + 3)
+        count = len([m for m in notify.messages() if m == "WATCHDOG=1"])
+        time.sleep(1.5)
+        assert len([m for m in notify.messages() if m == "WATCHDOG=1"]) == count
+        d.kill9()
+    finally:
+        notify.close()

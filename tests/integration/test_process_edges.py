@@ -102,6 +102,63 @@ def test_debug_log_is_ours_and_a_fault_at_start_is_a_warning(lab: Lab) -> None:
     assert "Using selector" not in d.log()
 
 
+def test_under_systemd_each_line_carries_its_priority_and_no_time(lab: Lab) -> None:
+    """Issue 12, section 3: with -F and stderr connected to the journal (systemd
+    says so in JOURNAL_STREAM: the stream's device and inode), lines start with the
+    sd-daemon priority, so that journalctl -p warning finds warnings, and carry no
+    time stamp of their own (the journal has one)."""
+    sw = lab.add_switch()
+    r1 = lab.add_host("r1", sw, None, "2001:db8::1/64")
+    conf, log = Path(lab.tmpdir, "journal.conf"), Path(lab.tmpdir, "journal.log")
+    conf.write_text(vrid(1, 200))
+    log.touch()
+    st = log.stat()
+    argv = [sys.executable, "-m", "freevrrpd", "-F", "-d", "-f", str(conf), "-p",
+            str(Path(lab.tmpdir, "journal.pid")), "-s", str(Path(lab.tmpdir, "journal.sock"))]
+    proc = r1.popen(argv, log_path=str(log),
+                    env={**ENV, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"})
+    wait_until(lambda: "INIT -> FAULT" in log.read_text(), "the FAULT at start")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    lines = [line for line in log.read_text().splitlines() if line]
+    assert lines and all(re.match(r"<[2-7]>(DEBUG|INFO|WARNING|ERROR|CRITICAL) ", line)
+                         for line in lines), lines
+    assert any(line.startswith("<4>WARNING VRID 1 on eth0 (IPv4): INIT -> FAULT")
+               for line in lines), lines
+    assert any(line.startswith("<6>INFO freevrrpd") for line in lines)
+    assert not any(re.search(r"\d\d:\d\d:\d\d", line[:30]) for line in lines)
+
+
+def test_detached_without_syslog_it_says_so_before_detaching(lab: Lab) -> None:
+    """Without -F the log goes to syslog; with no syslog daemon at /dev/log, say so
+    on stderr first rather than log into /dev/null once detached.  The daemon runs
+    in a mount namespace of its own whose /dev is a small tmpfs without /dev/log,
+    whatever the machine has."""
+    sw = lab.add_switch()
+    r1 = lab.add_host("r1", sw, "192.0.2.1/24")
+    conf = Path(lab.tmpdir, "detach.conf")
+    conf.write_text(vrid(1, 100))
+    pid = Path(lab.tmpdir, "detach.pid")
+    argv = [sys.executable, "-m", "freevrrpd", "-f", str(conf), "-p", str(pid), "-s",
+            str(Path(lab.tmpdir, "detach.sock"))]
+    no_dev_log = ('mount -t tmpfs -o mode=755,size=64k fvdev /dev && '
+                  'mknod -m 666 /dev/null c 1 3 && mknod -m 666 /dev/urandom c 1 9 && '
+                  'exec "$@"')
+    out = r1.run(["unshare", "-m", "--propagation", "private", "sh", "-c", no_dev_log, "sh",
+                  *argv], check=False, timeout=60, env=ENV)
+    assert out.returncode == 0, out.stderr
+    def detached() -> bool:  # the pid file names the detached child once it runs
+        try:
+            os.kill(int(pid.read_text()), 0)
+        except (OSError, ValueError):
+            return False
+        return True
+
+    wait_until(detached, "the detached daemon's pid file")
+    os.kill(int(pid.read_text()), signal.SIGTERM)
+    assert "no syslog daemon listens at /dev/log" in out.stderr, out.stderr
+
+
 def test_freevrrpd_t_refuses_an_advert_larger_than_the_mtu(lab: Lab) -> None:
     net = build_lan(lab)
     many = ", ".join(f"2001:db8::{n:x}/64" for n in range(1, 101))

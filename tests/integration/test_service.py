@@ -336,3 +336,34 @@ def test_sandbox_helper_refuses_other_address_families() -> None:
     if result.returncode == 77:
         pytest.skip(result.stderr)
     assert result.returncode == 0 and result.stdout.strip() == "EAFNOSUPPORT", output(result)
+
+
+def test_reload_tells_systemd_and_a_refused_file_fails_the_units_reload(
+        lab: Lab, router: Host) -> None:
+    """Issue 12, section 3: RELOADING=1 with MONOTONIC_USEC before a reload and
+    READY=1 after it (sd_notify(3)); the unit's ExecReload (freevrrpctl reload)
+    fails when the daemon refuses the file, here for an interface that does not
+    exist, and the old configuration runs on."""
+    notify = DatagramListener(Path(lab.tmpdir, "notify.sock"))
+    try:
+        daemon = router.start_daemon(vrid(priority=100, addr=VIP),
+                                     env={"NOTIFY_SOCKET": str(notify.path)})
+        daemon.wait_log(r"-> MASTER", timeout=20)
+        notify.wait(r"READY=1")
+        ctl = str(DAEMON.with_name("freevrrpctl"))
+        unit_reload = [ctl, "-s", str(daemon.socket_path), "reload"]
+        since = len(notify.messages())
+        assert router.run(unit_reload, check=False).returncode == 0
+        reloading = notify.wait(r"RELOADING=1", since)
+        stamp = int(re.search(r"MONOTONIC_USEC=(\d+)", reloading).group(1))  # type: ignore[union-attr]
+        assert abs(stamp / 1e6 - time.clock_gettime(time.CLOCK_MONOTONIC)) < 30
+        notify.wait(r"^READY=1$", since + 1)
+        Path(daemon.conf_path).write_text(vrid(priority=100, addr=VIP, interface="eth9"))
+        since = len(notify.messages())
+        refused = router.run(unit_reload, check=False)
+        assert refused.returncode != 0 and "interface eth9 does not exist" in refused.stderr
+        notify.wait(r"RELOADING=1", since)
+        notify.wait(r"^READY=1$", since + 1)
+        assert has_vip(router) and daemon.stop() == 0
+    finally:
+        notify.close()

@@ -6,6 +6,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -29,11 +31,15 @@ def unit_settings() -> dict[str, list[str]]:
     return settings
 
 
-def test_unit_runs_in_the_foreground_reloads_with_hup_and_keeps_two_capabilities() -> None:
+def test_unit_runs_in_the_foreground_reloads_synchronously_and_keeps_two_capabilities() -> None:
     s = unit_settings()
     assert s["Type"] == ["notify"]  # the daemon sends READY=1 (see test_service.py)
-    assert " -F " in s["ExecStart"][0]
-    assert s["ExecReload"][-1] == "/bin/kill -HUP $MAINPID"
+    assert " -F " in s["ExecStart"][0] and s["ExecStart"][0].endswith(" $DAEMON_ARGS")
+    assert s["EnvironmentFile"] == ["-/etc/default/freevrrpd"]
+    # freevrrpctl waits for the daemon's verdict: a refused file fails the reload.
+    assert s["ExecReload"] == ["/usr/local/sbin/freevrrpctl -s /run/freevrrpd.sock reload"]
+    assert s["ConditionFileNotEmpty"] == ["/etc/freevrrpd.conf"]
+    assert s["RestartPreventExitStatus"] == ["2 4"]
     assert s["Restart"] == ["on-failure"]
     assert s["CapabilityBoundingSet"] == ["CAP_NET_ADMIN CAP_NET_RAW"]
     assert s["AmbientCapabilities"] == ["CAP_NET_ADMIN CAP_NET_RAW"]
@@ -49,7 +55,8 @@ def test_unit_runs_in_the_foreground_reloads_with_hup_and_keeps_two_capabilities
 def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     # verify insists that ExecStart's program exists: point it at this tree's.
     unit = tmp_path / "freevrrpd.service"
-    unit.write_text(UNIT.read_text().replace("/usr/local/sbin/freevrrpd", str(DAEMON)))
+    unit.write_text(UNIT.read_text().replace("/usr/local/sbin/freevrrpd ", f"{DAEMON} ")
+                    .replace("/usr/local/sbin/freevrrpctl", str(DAEMON.with_name("freevrrpctl"))))
     result = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)],
                             capture_output=True, text=True, check=False, timeout=60)
     assert result.returncode == 0 and result.stdout + result.stderr == "", output(result)
@@ -145,7 +152,6 @@ def test_install_service_with_destdir_installs_the_expected_files(tmp_path: Path
     expected = {
         "etc/systemd/system/freevrrpd.service": 0o644,
         "etc/init.d/freevrrpd": 0o755,
-        "etc/freevrrpd.conf": 0o640,
         "usr/local/share/freevrrpd/freevrrpd.conf.example": 0o644,
         "usr/local/share/freevrrpd/rc.d/freevrrpd": 0o755,
         "usr/local/share/freevrrpd/hooks/master.sh": 0o755,
@@ -162,8 +168,10 @@ def test_install_service_with_destdir_installs_the_expected_files(tmp_path: Path
         assert path.stat().st_mode & 0o777 == mode, f"{rel}: mode {path.stat().st_mode:o}"
     link = dest / "usr/local/sbin/freevrrpd"
     assert os.readlink(link) == "/opt/freevrrpd/bin/freevrrpd"  # the final path, not DESTDIR
-    assert (dest / "etc/freevrrpd.conf").read_text() == (REPO / "conf/freevrrpd.conf.example"
-                                                         ).read_text()
+    # No live configuration (it would claim the example's addresses at the first
+    # start): the example is installed as one, and the script says what to do.
+    assert not (dest / "etc/freevrrpd.conf").exists()
+    assert "share/freevrrpd/freevrrpd.conf.example" in result.stdout
     # Everything outside DESTDIR untouched, nothing enabled or started.
     assert not called.exists(), called.read_text()
 
@@ -179,7 +187,8 @@ def test_install_service_with_destdir_installs_the_expected_files(tmp_path: Path
     check = subprocess.run([str(venv / "bin" / "python"), "-c",
                             "import sys, freevrrpd, freevrrpd.cli; print(freevrrpd.__file__); "
                             "sys.exit(freevrrpd.cli.main(sys.argv[1:]))",
-                            "-t", "-f", str(dest / "etc/freevrrpd.conf")],
+                            "-t", "-f",
+                            str(dest / "usr/local/share/freevrrpd/freevrrpd.conf.example")],
                            capture_output=True, text=True, check=False, timeout=60,
                            cwd=tmp_path, env=clean)
     assert check.returncode == 0 and "OK, 2 virtual router(s)" in check.stdout, output(check)
@@ -206,3 +215,39 @@ def test_install_service_keeps_the_config_and_follows_prefix(tmp_path: Path) -> 
     page = (dest / "usr/share/man/man8/freevrrpd.8").read_text()
     assert "/usr/share/freevrrpd/hooks" in page and "/usr/local/share" not in page
     assert not called.exists(), called.read_text()
+
+
+# -- the source distribution -------------------------------------------------------------
+
+
+def test_the_sdist_carries_the_service_files_and_installs_from_itself(tmp_path: Path) -> None:
+    """Issue 12, section 2: man pages, service files, hooks, the example, the docs,
+    the tests and the Debian packaging are in the sdist, and install-service.sh
+    works from it unpacked, not only from a checkout."""
+    built = subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation",
+                            "--outdir", str(tmp_path / "dist"), str(REPO)],
+                           capture_output=True, text=True, check=False, timeout=300)
+    assert built.returncode == 0, output(built)
+    (sdist,) = (tmp_path / "dist").glob("freevrrpd-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+        tar.extractall(tmp_path / "src", filter="data")
+    for rel in ("LICENSE", "man/freevrrpd.8", "man/freevrrpd.conf.5", "man/freevrrpctl.8",
+                "scripts/freevrrpd.service", "scripts/init.d/freevrrpd", "scripts/rc.d/freevrrpd",
+                "scripts/hooks/master.sh", "scripts/install-service.sh",
+                "conf/freevrrpd.conf.example", "docs/STATUS.md", "docs/OPERATIONS.md",
+                "debian/control", "debian/rules", "tests/unit/test_router.py",
+                "tests/data/original-sample.conf", "lab/topology.py", "Makefile"):
+        assert rel in names, f"{rel} is not in {sdist.name}"
+    assert not any("__pycache__" in n or n.startswith(".venv") for n in names)
+    (root,) = (tmp_path / "src").iterdir()
+    called = tmp_path / "called.log"
+    fake_tools(tmp_path / "bin", called)
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
+    dest = tmp_path / "stage"
+    result = subprocess.run(["sh", str(root / "scripts/install-service.sh"), f"DESTDIR={dest}"],
+                            capture_output=True, text=True, env=env, check=False, timeout=600)
+    assert result.returncode == 0, output(result)
+    assert (dest / "etc/systemd/system/freevrrpd.service").is_file()
+    assert (dest / "opt/freevrrpd/bin/freevrrpd").is_file()
+    assert not called.exists()

@@ -243,3 +243,24 @@ def test_no_timeout_means_no_limit() -> None:
     runner.submit("master", "sleep 0.2; exit 0", {})
     assert got.get().ok
     runner.close()
+
+
+def test_keepalived_notify_runs_after_the_states_own_script_with_its_four_arguments() -> None:
+    from ipaddress import ip_interface
+
+    from freevrrpd.core.actions import State
+    from freevrrpd.core.settings import RouterSettings, VirtualAddress
+
+    s = RouterSettings(vrid=7, interface="eth0", masterscript="/m",
+                       addresses=(VirtualAddress(ip_interface("192.0.2.1/24")),),
+                       notify="/etc/keepalived/notify.sh", name_text="VI_1")
+    jobs = hooks.transition_scripts(s, State.MASTER, State.BACKUP, 150)
+    assert [(kind, command) for kind, command, _ in jobs] == [
+        ("master", "/m"), ("notify", "/etc/keepalived/notify.sh INSTANCE VI_1 MASTER 150")]
+    # keepalived says STOP where we say STOPPED; the default name is the identity.
+    unnamed = RouterSettings(vrid=7, interface="eth0", addresses=s.addresses, notify="/n")
+    ((_, command, env),) = hooks.transition_scripts(unnamed, State.STOPPED, State.MASTER, 0)
+    assert command == "/n INSTANCE vrid7-eth0-v4 STOP 0"
+    assert env["FREEVRRPD_STATE"] == "STOPPED"
+    assert hooks.transition_scripts(RouterSettings(vrid=7, interface="eth0", addresses=()),
+                                    State.BACKUP, State.INITIALIZE, 100) == []

@@ -3,6 +3,7 @@ and warnings about misconfigured peers under a flood of spoofed sources."""
 
 from __future__ import annotations
 
+import logging
 import os
 from ipaddress import IPv6Address, ip_address, ip_interface
 from pathlib import Path
@@ -84,3 +85,51 @@ def test_spoofed_sources_cannot_flood_the_log_or_memory() -> None:
     assert len(warnings) <= ReportLimit.BURST + ReportLimit.PER_MINUTE * 2
     assert len(r.validator.limit._seen) <= ReportLimit.MEMORY
     assert any("held back" in w.message for w in warnings)
+
+
+def test_journal_lines_carry_their_priority_on_every_line() -> None:
+    from freevrrpd.daemon.logs import JournalFormatter
+
+    def line(level: int, msg: str) -> str:
+        return JournalFormatter().format(logging.LogRecord("freevrrpd", level, "x", 1, msg,
+                                                           None, None))
+
+    assert line(logging.WARNING, "VRID 1: BACKUP -> FAULT") == "<4>WARNING VRID 1: BACKUP -> FAULT"
+    assert line(logging.ERROR, "a\nb") == "<3>ERROR a\n<3>b"
+    assert line(logging.DEBUG, "d").startswith("<7>") and line(logging.INFO, "i").startswith("<6>")
+
+
+def test_the_journal_is_recognised_by_its_stream_only(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from freevrrpd.daemon.logs import to_journal
+
+    with open(tmp_path / "stream", "w") as f:
+        st = os.fstat(f.fileno())
+        monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino}")
+        assert to_journal(f.fileno())
+        monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino + 1}")
+        assert not to_journal(f.fileno())
+        monkeypatch.delenv("JOURNAL_STREAM")
+        assert not to_journal(f.fileno())
+
+
+def test_syslog_is_available_only_where_a_daemon_listens(tmp_path: Path) -> None:
+    import socket
+
+    from freevrrpd.daemon.logs import syslog_available
+
+    path = str(tmp_path / "log")
+    assert not syslog_available(path)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(path)
+        assert syslog_available(path)
+
+
+def test_the_watchdog_interval_is_half_of_what_systemd_asks_and_only_for_us() -> None:
+    from freevrrpd.daemon.watchdog import interval
+
+    assert interval({}) is None
+    assert interval({"WATCHDOG_USEC": "30000000"}) == 15.0
+    assert interval({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "42"}, pid=42) == 15.0
+    assert interval({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "41"}, pid=42) is None
+    assert interval({"WATCHDOG_USEC": "0"}) is None and interval({"WATCHDOG_USEC": "x"}) is None

@@ -1,0 +1,169 @@
+"""``freevrrpd --import-keepalived FILE``: the VRRP part of a keepalived.conf as a
+freevrrpd.conf, and a list of what could not be carried over.
+
+Each ``vrrp_instance`` becomes one ``[VRID]`` section (two when its virtual
+addresses mix IPv4 and IPv6, which keepalived also splits by family), headed
+by a comment naming the instance and where it was written.  keepalived's
+defaults are written out where ours differ (``use_vmac`` is off by default
+there, ``useVMAC`` on here; its IPv4 instances speak VRRPv2 unless
+``version 3`` or ``vrrp_version 3``).  The mapping, keyword by keyword, is in
+docs/KEEPALIVED.md.  LVS (``virtual_server``...) is not VRRP: counted, not
+listed.  What has no equivalent yet (tracking, sync groups, ...) is listed
+with its file and line, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import ip_interface
+
+from freevrrpd.config.kaparse import Node, parse
+from freevrrpd.config.values import NAME_RE
+
+LVS = {"virtual_server", "virtual_server_group", "real_server"}
+# keepalived keyword -> freevrrpd keyword, for values taken as they are.
+SIMPLE = {"interface": "interface", "virtual_router_id": "serverid", "priority": "priority",
+          "advert_int": "advertint", "preempt_delay": "preemptdelay",
+          "garp_master_delay": "garprepeatdelay", "garp_master_repeat": "garpcount",
+          "garp_master_refresh": "garprefresh",
+          "garp_master_refresh_repeat": "garprefreshcount", "garp_interval": "garpinterval",
+          "unicast_src_ip": "unicastsrc"}
+SCRIPTS = {"notify_master": "masterscript", "notify_backup": "backupscript",
+           "notify_fault": "faultscript", "notify_stop": "stopscript", "notify": "notify"}
+# Taken into account elsewhere, or meaningless here (said in a comment, not listed).
+NOTED = {"state": "freevrrpd elects the master; priority 255 marks the address owner",
+         "smtp_alert": "no mail: see freevrrpctl status and the metrics",
+         "dont_track_primary": "the interface's own state is monitoredcircuits"}
+
+
+@dataclass
+class Conversion:
+    text: str
+    routers: int
+    skipped: list[str] = field(default_factory=list)  # "file:line: what and why"
+    lvs: int = 0
+
+
+def _value(node: Node) -> str:
+    return " ".join(node.args)
+
+
+def _addresses(block: Node | None, interface: str | None,
+               skipped: list[str]) -> list[tuple[int, str]]:
+    """``virtual_ipaddress`` entries as (family, ``[dev:]ip/prefix``); keepalived's
+    default prefix is the host's (/32, /128)."""
+    out: list[tuple[int, str]] = []
+    seen: set[str] = set()
+    for entry in block.children if block is not None else []:
+        text, words = entry.keyword, entry.args
+        try:
+            iface = ip_interface(text if "/" in text else f"{text}/{128 if ':' in text else 32}")
+        except ValueError:
+            skipped.append(f"{entry.where}: virtual_ipaddress {text}: not an address")
+            continue
+        device = words[words.index("dev") + 1] if "dev" in words[:-1] else None
+        rest = [w for i, w in enumerate(words) if w != "dev" and (i == 0 or words[i - 1] != "dev")]
+        if rest:
+            skipped.append(f"{entry.where}: virtual_ipaddress {text}: {' '.join(rest)} ignored "
+                           f"(label, scope, brd... are not set by freevrrpd)")
+        if str(iface.ip) in seen:
+            skipped.append(f"{entry.where}: virtual_ipaddress {iface.ip} listed again: kept once")
+            continue
+        seen.add(str(iface.ip))
+        on_other = device is not None and device != interface
+        out.append((iface.version,
+                    f"{device}:{iface.with_prefixlen}" if on_other else iface.with_prefixlen))
+    return out
+
+
+def _instance(node: Node, default_version: int, skipped: list[str]) -> list[str]:
+    name = node.args[0] if node.args else "?"
+    lines: dict[str, str] = {}
+    if NAME_RE.fullmatch(name):
+        lines["name"] = name  # what a generic notify script is told
+    notes: list[str] = []
+    interface = None
+    for child in node.children:
+        key = child.keyword
+        if key in SIMPLE:
+            lines[SIMPLE[key]] = _value(child)
+            if key == "interface":
+                interface = _value(child)
+        elif key in SCRIPTS:
+            lines[SCRIPTS[key]] = _value(child)
+        elif key == "version":
+            lines["version"] = _value(child)
+        elif key == "nopreempt":
+            lines["preempt"] = "no"
+        elif key in ("accept", "no_accept"):
+            lines["accept"] = "yes" if key == "accept" else "no"
+        elif key == "use_vmac":
+            lines["useVMAC"] = "yes"
+        elif key == "authentication":
+            kind, password = child.first("auth_type"), child.first("auth_pass")
+            if kind is not None and _value(kind).upper() == "PASS" and password is not None:
+                lines["password"] = _value(password)[:8]
+            else:
+                skipped.append(f"{child.where}: authentication other than PASS (IPsec AH) "
+                               "is not implemented")
+        elif key == "unicast_peer":
+            lines["unicastpeer"] = ", ".join(c.keyword for c in child.children)
+        elif key in NOTED:
+            notes.append(f"# {' '.join([key, *child.args])}: {NOTED[key]}")
+        elif key != "virtual_ipaddress":
+            skipped.append(f"{child.where}: {key} (vrrp_instance {name}): no equivalent yet")
+    lines.setdefault("useVMAC", "no")  # keepalived's default; freevrrpd's is yes
+    addrs = _addresses(node.first("virtual_ipaddress"), interface, skipped)
+    families = {f: [text for fam, text in addrs if fam == f] for f in (4, 6)}
+    split = all(families.values())
+    out: list[str] = []
+    for family, group in families.items():
+        if not group:
+            continue
+        section = dict(lines)
+        version = section.get("version") or ("3" if family == 6 else str(default_version))
+        section["version"] = version
+        if version == "3":
+            section.pop("password", None)  # keepalived ignores it with VRRPv3 as well
+        what = f", its IPv{family} addresses" if split else ""
+        out += ["", f"# vrrp_instance {name} ({node.where}){what}", *notes, "[VRID]"]
+        order = ["serverid", "interface", "version", "priority", "advertint"]
+        for key in order + sorted(k for k in section if k not in order):
+            if key in section:
+                out.append(f"{key} = {section[key]}")
+        out.append(f"addr = {', '.join(group)}")
+    if not addrs:
+        skipped.append(f"{node.where}: vrrp_instance {name} has no virtual_ipaddress: "
+                       "not converted")
+    return out
+
+
+def convert(path: str) -> Conversion:
+    root = parse(path)
+    skipped: list[str] = []
+    default_version = 2
+    lvs = 0
+    for node in root.children:
+        if node.keyword == "global_defs":
+            version = node.first("vrrp_version")
+            if version is not None:
+                default_version = int(_value(version)) if _value(version) in ("2", "3") else 2
+            for other in node.children:
+                if other.keyword.startswith("vrrp_") and other.keyword != "vrrp_version":
+                    skipped.append(f"{other.where}: global_defs {other.keyword}: no equivalent "
+                                   "yet")
+    body: list[str] = []
+    routers = 0
+    for node in root.children:
+        if node.keyword == "vrrp_instance":
+            section = _instance(node, default_version, skipped)
+            routers += section.count("[VRID]")
+            body += section
+        elif node.keyword in LVS:
+            lvs += 1
+        elif node.keyword not in ("global_defs",):
+            skipped.append(f"{node.where}: {node.keyword} {_value(node)}: no equivalent yet"
+                           .replace("  ", " "))
+    head = [f"# freevrrpd.conf converted from {path} by freevrrpd --import-keepalived.",
+            "# Check it with freevrrpd -t -f FILE; see docs/KEEPALIVED.md for the mapping."]
+    return Conversion("\n".join(head + body) + "\n", routers, skipped, lvs)
