@@ -30,27 +30,25 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
-# Installs missing Debian packages (needs root, as the lab does).
-$(SYSSTAMP): | $(STAMP)
-	@missing=""; for p in $(DEB_PACKAGES); do \
+# Installs the Debian packages of the list $(1) that are missing (needs root, as the lab does).
+define apt_install_missing
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+endef
+
+$(SYSSTAMP): | $(STAMP)
+	$(call apt_install_missing,$(DEB_PACKAGES))
 	touch $@
 
 system-deps: $(SYSSTAMP)
 
 $(DEBSTAMP): | $(STAMP)
-	@missing=""; for p in $(DEB_BUILD_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+	$(call apt_install_missing,$(DEB_BUILD_PACKAGES))
 	touch $@
 
 deb-deps: $(DEBSTAMP)

@@ -52,22 +52,10 @@ class LanLab:
     tail: PcapTail
 
 
-# What a cloud network does to VRRP's groups (the unicast cases).
-NO_MULTICAST = """
-table bridge fvnomcast {
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    ip daddr 224.0.0.18 drop
-    ip6 daddr ff02::12 drop
-  }
-}
-"""
-
-
 def lan_lab(lab: Lab, no_multicast: bool = False) -> LanLab:
     sw = lab.add_switch()
     if no_multicast:
-        sw.run(["nft", "-f", "-"], input=NO_MULTICAST)
+        sw.drop_vrrp_multicast()
     r1 = lab.add_host("r1", sw, f"{R1_IP}/24")
     r2 = lab.add_host("r2", sw, f"{R2_IP}/24")
     client = lab.add_host("client", sw, f"{CLIENT_IP}/24")

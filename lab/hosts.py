@@ -30,6 +30,27 @@ class Switch(Namespace):
         self.site = site
         self.hosts: list[Host] = []
 
+    # What a cloud or VM network does to VRRP's groups (RFC 5798 5.1.1.2 / 5.1.2.2):
+    # an nftables rule of the bridge family that drops them, with a counter.
+    NO_VRRP_MULTICAST = """
+table bridge fvnomcast {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    ip daddr 224.0.0.18 counter drop
+    ip6 daddr ff02::12 counter drop
+  }
+}
+"""
+
+    def drop_vrrp_multicast(self) -> None:
+        """From now on the switch forwards no frame to 224.0.0.18 or ff02::12."""
+        self.run(["nft", "-f", "-"], input=self.NO_VRRP_MULTICAST)
+
+    def vrrp_multicast_dropped(self) -> int:
+        """Frames to the VRRP groups dropped since ``drop_vrrp_multicast``."""
+        out = self.run(["nft", "list", "table", "bridge", "fvnomcast"]).stdout
+        return sum(int(part.split()[1]) for part in out.split("counter")[1:])
+
 
 class Host(Namespace):
     """A namespace with one ``eth0`` plugged into a switch."""

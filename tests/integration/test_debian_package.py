@@ -78,10 +78,10 @@ def test_lintian_finds_no_error(deb: Path) -> None:
     assert out.returncode == 0 and errors == [], out.stdout
 
 
-def start_installed(host: Host, conf: str) -> Daemon:
+def start_installed(host: Host, conf: str, *extra: str) -> Daemon:
     # Nothing of this tree on the path: the package's module, Debian's libraries.
     argv = ["/usr/sbin/freevrrpd", "-F", "-d", "-f", "{conf}", "-p", "{pidfile}",
-            "-s", "{socket}"]
+            "-s", "{socket}", *extra]
     return host.start_daemon(conf, argv=argv, env={"PYTHONPATH": "", "PATH": DEBIAN_ENV["PATH"]})
 
 
@@ -98,7 +98,8 @@ def test_installed_package_elects_fails_over_and_purges_clean(package: Path, lab
                              "/usr/lib/python3/dist-packages/pyroute2/__init__.py"], where
 
     net = build_lan(lab)
-    d1 = start_installed(net.r1, vrid(1, 200, advertint=0.1))
+    # With metrics: Debian's python3-prometheus-client (0.16 on Debian 12) serves them.
+    d1 = start_installed(net.r1, vrid(1, 200, advertint=0.1), "--metrics", "127.0.0.1:9105")
     d1.wait_log(state_re(1, "MASTER"), WAIT)
     d2 = start_installed(net.r2, vrid(1, 100, advertint=0.1))
     d2.wait_log(state_re(1, "BACKUP"), WAIT)
@@ -108,6 +109,9 @@ def test_installed_package_elects_fails_over_and_purges_clean(package: Path, lab
     wait_until(lambda: '"master": "192.0.2.1"' in net.r2.run(ctl).stdout,
                "the installed freevrrpctl to show r1 as r2's master")
     assert net.c.ping(VIP)
+    scrape = net.r1.run(["/usr/bin/python3", "-c", "import urllib.request; print(urllib.request."
+                         "urlopen('http://127.0.0.1:9105/metrics', timeout=5).read().decode())"])
+    assert 'freevrrpd_state{' in scrape.stdout and "freevrrpd_build_info" in scrape.stdout
     mark = d2.mark()
     net.r1.isolate()
     d2.wait_log(state_re(1, "MASTER", old="BACKUP"), WAIT, mark)

@@ -23,29 +23,9 @@ from tests.support.vrrp_lab import PROBE_SETTLE, count, reaches, stop_all, wait_
 pytestmark = [pytest.mark.netns, needs_root]
 
 INTERVAL = 0.1
-NO_MULTICAST = """
-table bridge fvnomcast {
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    ip daddr 224.0.0.18 counter drop
-    ip6 daddr ff02::12 counter drop
-  }
-}
-"""
-
-
-def drop_multicast(sw: Switch) -> None:
-    sw.run(["nft", "-f", "-"], input=NO_MULTICAST)
-
-
-def multicast_dropped(sw: Switch) -> int:
-    out = sw.run(["nft", "list", "table", "bridge", "fvnomcast"]).stdout
-    return sum(int(part.split()[1]) for part in out.split("counter")[1:])
-
-
 def lan(lab: Lab, n: int) -> tuple[Switch, list[Host], Host]:
     sw = lab.add_switch()
-    drop_multicast(sw)
+    sw.drop_vrrp_multicast()
     routers = [lab.add_host(f"r{i}", sw, f"192.0.2.{i}/24", f"2001:db8::{i}/64")
                for i in range(1, n + 1)]
     client = lab.add_host("c", sw, "192.0.2.100/24", "2001:db8::100/64")
@@ -85,7 +65,7 @@ def test_unicast_routers_elect_fail_over_and_preempt_without_multicast(
     status = vrid_status(others[0], 1, family)
     assert status["transport"] == "unicast" and status["adverts_received"] > 0
     assert status["master"] == ("192.0.2.1" if family == 4 else "2001:db8::1")
-    assert multicast_dropped(sw) == 0  # nobody sent any
+    assert sw.vrrp_multicast_dropped() == 0  # nobody sent any
     assert reaches(client, vip)
     # Failover: r1 cut off silently; r2 (the next priority) takes over.
     marks = [d.mark() for d in daemons]

@@ -88,15 +88,6 @@ UNICAST_MODES = [
     Mode("unicast-v3-ipv4", 63, 3, 4, 0.1, unicast=True),
     Mode("unicast-v3-ipv6", 64, 3, 6, 0.1, unicast=True),
 ]
-NO_MULTICAST = """
-table bridge fvnomcast {
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    ip daddr 224.0.0.18 counter drop
-    ip6 daddr ff02::12 counter drop
-  }
-}
-"""
 
 # Two hosts, "low" and "high" by primary address. The fixed MACs give EUI-64
 # link-local addresses (fe80::ff:fe00:1 < fe80::ff:fe00:2) ordered like the IPv4 ones,
@@ -115,7 +106,7 @@ class Pair:
         fv_addr, ka_addr = (HIGH, LOW) if freevrrpd_higher_address else (LOW, HIGH)
         self.fv_addr, self.ka_addr = fv_addr, ka_addr
         if mode.unicast:
-            self.lan.run(["nft", "-f", "-"], input=NO_MULTICAST)
+            self.lan.drop_vrrp_multicast()
         self.fv = lab.add_host("fv", self.lan, fv_addr[0], fv_addr[1], mac=fv_addr[2])
         self.ka = lab.add_host("ka", self.lan, ka_addr[0], ka_addr[1], mac=ka_addr[2])
         proto = "ip proto 112" if mode.family == 4 else "ip6 proto 112"
