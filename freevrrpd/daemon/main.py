@@ -125,7 +125,7 @@ def _serve(sup: Supervisor, control: ControlServer,
     if opts.metrics:
         from freevrrpd.daemon.metrics import serve  # prometheus-client only when asked
 
-        metrics = serve(opts.metrics, sup.status)
+        metrics = serve(opts.metrics, sup.status, lambda: sup.stuck(time.monotonic()))
         log.info("metrics on http://%s/metrics", opts.metrics)
     notify(f"READY=1\nSTATUS={len(sup.workers)} virtual router(s)\nMAINPID={os.getpid()}")
     return metrics

@@ -1,4 +1,11 @@
-"""Optional Prometheus endpoint (off by default; ``--metrics ADDR:PORT``).
+"""Optional Prometheus endpoint (off by default; ``--metrics ADDR:PORT``), and health.
+
+Beside ``/metrics`` the same port answers what load balancers and Kubernetes
+probes ask (keepalived PR 2682 asked for it): ``/health`` is 200 while every
+virtual router's thread is alive and keeping its timers (the watchdog's test,
+``Supervisor.stuck``), else 503 naming the stuck ones;
+``/master/INTERFACE/VRID/FAMILY`` is 200 only while that virtual router is
+master, 503 with its state otherwise, 404 for one that is not configured.
 
 A custom collector reads the same status the control socket serves, at scrape
 time: nothing is counted twice and the VRID threads do no extra work.  It is
@@ -77,8 +84,29 @@ def _response(code: str, body: bytes, kind: str = "text/plain; charset=utf-8") -
     return head.encode() + body
 
 
-def serve(listen: str, status: Callable[[], DaemonStatus]) -> BoundedServer:
-    """Start the endpoint; GET /metrics answers with the current status."""
+def health(path: str, status: Callable[[], DaemonStatus],
+           stuck: Callable[[], list[str]]) -> tuple[str, bytes] | None:
+    """(HTTP status, body) of a health path, None if ``path`` is none."""
+    if path == "/health":
+        bad = stuck()
+        if bad:
+            return "503 Service Unavailable", ("stuck: " + ", ".join(bad) + "\n").encode()
+        return "200 OK", b"ok\n"
+    parts = path.strip("/").split("/")
+    if len(parts) != 4 or parts[0] != "master":
+        return None
+    _, interface, vrid, family = parts
+    for v in status()["vrids"]:
+        if (v["interface"], str(v["vrid"]), str(v["family"])) == (interface, vrid, family):
+            code = "200 OK" if v["state"] == "MASTER" else "503 Service Unavailable"
+            return code, f"{v['state']}\n".encode()
+    return "404 Not Found", b"no such virtual router\n"
+
+
+def serve(listen: str, status: Callable[[], DaemonStatus],
+          stuck: Callable[[], list[str]] = list) -> BoundedServer:
+    """Start the endpoint; GET /metrics answers with the current status, /health and
+    /master/... as ``health`` says."""
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
     class Collector:
@@ -93,8 +121,12 @@ def serve(listen: str, status: Callable[[], DaemonStatus]) -> BoundedServer:
         if len(line) < 2 or line[0] not in ("GET", "HEAD"):
             return _response("405 Method Not Allowed", b"GET /metrics\n")
         path = line[1].split("?", 1)[0]
+        checked = health(path, status, stuck)
+        if checked is not None:
+            return _response(checked[0], b"" if line[0] == "HEAD" else checked[1])
         if path not in ("/metrics", "/"):
-            return _response("404 Not Found", b"GET /metrics\n")
+            return _response("404 Not Found", b"GET /metrics, /health or "
+                             b"/master/INTERFACE/VRID/FAMILY\n")
         body = generate_latest(registry)
         return _response("200 OK", b"" if line[0] == "HEAD" else body, CONTENT_TYPE_LATEST)
 

@@ -111,8 +111,13 @@ class Effects:
             self.src_ip = ip
         if s.unicast and ip is not None and self.sock is not None and self.unicast is None:
             # Open already as a backup: while it exists, the kernel does not answer
-            # the peers' unicast adverts with ICMP "protocol unreachable".
-            self.unicast = UnicastSender(s.interface, ip)
+            # the peers' unicast adverts with ICMP "protocol unreachable".  If it
+            # cannot be opened yet (the address still tentative), the first send
+            # tries again, where a failure is counted and retried like any other.
+            try:
+                self.unicast = UnicastSender(s.interface, ip)
+            except OSError as exc:
+                self.log.debug("%s: unicast socket not open yet: %s", s.name, exc)
         return ip
 
     def update_settings(self, settings: RouterSettings) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -135,4 +136,44 @@ def test_metrics_follow_a_state_change(lab: Lab) -> None:
     assert value(s, "freevrrpd_state", state="MASTER", **labels) == 1.0
     assert value(s, "freevrrpd_state", state="BACKUP", **labels) == 0.0
     assert value(s, "freevrrpd_transitions_total", **labels) == 2.0
+    assert d2.stop() == 0
+
+
+GET = ("import sys, urllib.request, urllib.error\n"
+       "try:\n"
+       "    r = urllib.request.urlopen(sys.argv[1], timeout=5)\n"
+       "    print(r.status, r.read().decode())\n"
+       "except urllib.error.HTTPError as e:\n"
+       "    print(e.code, e.read().decode())\n")
+
+
+def get(host: Host, path: str) -> tuple[int, str]:
+    out = host.run([sys.executable, "-c", GET, f"http://127.0.0.1:{PORT}{path}"]).stdout
+    code, _, body = out.partition(" ")
+    return int(code), body.strip()
+
+
+def test_health_says_alive_and_which_router_is_master(lab: Lab) -> None:
+    """Issue 11, section 4: /health is 200 while every router thread keeps its
+    timers and 503 once one is stuck; /master/IF/VRID/FAMILY is 200 on the master
+    only (for load balancers and Kubernetes probes)."""
+    net = build_lan(lab)
+    freeze = Path(lab.tmpdir, "freeze")
+    argv = [sys.executable, "-m", "tests.support.frozen_master", str(freeze), "-F", "-d", "-f",
+            "{conf}", "-p", "{pidfile}", "-s", "{socket}", "--metrics", f"127.0.0.1:{PORT}"]
+    d1 = net.r1.start_daemon(vrid(1, 200, advertint=0.1), argv=argv)
+    d1.wait_log(state_re(1, "MASTER"), WAIT)
+    d2 = net.r2.start_daemon(vrid(1, 100, advertint=0.1), ["--metrics", f"127.0.0.1:{PORT}"])
+    d2.wait_log(state_re(1, "BACKUP"), WAIT)
+    assert get(net.r1, "/health") == (200, "ok")
+    assert get(net.r1, "/master/eth0/1/4") == (200, "MASTER")
+    assert get(net.r2, "/master/eth0/1/4") == (503, "BACKUP")
+    assert get(net.r2, "/master/eth0/2/4")[0] == 404
+    freeze.touch()
+    d1.wait_log(r"frozen: every router thread is busy", timeout=5)
+    wait_until(lambda: get(net.r1, "/health")[0] == 503, "r1's health to fail", timeout=10)
+    assert "VRID 1 on eth0 (IPv4)" in get(net.r1, "/health")[1]
+    d2.wait_log(state_re(1, "MASTER", old="BACKUP"), WAIT)
+    assert get(net.r2, "/master/eth0/1/4") == (200, "MASTER")
+    d1.kill9()
     assert d2.stop() == 0

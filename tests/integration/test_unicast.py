@@ -32,14 +32,15 @@ def lan(lab: Lab, n: int) -> tuple[Switch, list[Host], Host]:
     return sw, routers, client
 
 
-def conf(i: int, n: int, family: int, priority: int, peers: range | None = None) -> str:
+def conf(i: int, n: int, family: int, priority: int, peers: range | None = None,
+         vmac: bool = True) -> str:
     """Router ``i`` of ``n``, listing the others (or ``peers``); IPv6 routers send from
     their global address (unicastsrc), so that is how the others list them."""
     others = [j for j in (peers or range(1, n + 1)) if j != i]
     if family == 4:
-        return vrid(1, priority, advertint=INTERVAL,
+        return vrid(1, priority, advertint=INTERVAL, usevmac=vmac,
                     unicastpeer=", ".join(f"192.0.2.{j}" for j in others))
-    return vrid(1, priority, addr="2001:db8::fe/64", advertint=INTERVAL,
+    return vrid(1, priority, addr="2001:db8::fe/64", advertint=INTERVAL, usevmac=vmac,
                 unicastpeer=", ".join(f"2001:db8::{j}" for j in others),
                 unicastsrc=f"2001:db8::{i}")
 
@@ -51,9 +52,10 @@ def test_unicast_routers_elect_fail_over_and_preempt_without_multicast(
     sw, routers, client = lan(lab, n)
     vip = "192.0.2.254" if family == 4 else "2001:db8::fe"
     prios = [200, 150, 100][:n]
-    first = routers[0].start_daemon(conf(1, n, family, prios[0]))
+    vmac = n == 3  # with the virtual MAC (three routers) and without it (two)
+    first = routers[0].start_daemon(conf(1, n, family, prios[0], vmac=vmac))
     wait_master(first, family=family, timeout=15)
-    others = [h.start_daemon(conf(i, n, family, p))
+    others = [h.start_daemon(conf(i, n, family, p, vmac=vmac))
               for i, (h, p) in enumerate(zip(routers[1:], prios[1:], strict=True), start=2)]
     for d in others:
         d.wait_log(r"INIT -> BACKUP", timeout=15)
