@@ -76,6 +76,25 @@ def _addresses(block: Node | None, interface: str | None,
     return out
 
 
+def _unicast_of_family(section: dict[str, str], family: int, name: str, where: str,
+                       skipped: list[str]) -> None:
+    """An instance split by family keeps, in each part, the unicast addresses of that
+    family; a part left without peers uses multicast (and says so)."""
+    if "unicastpeer" not in section:
+        return
+    mine = [p for p in section["unicastpeer"].split(", ") if (":" in p) == (family == 6)]
+    src = section.get("unicastsrc")
+    if src is not None and (":" in src) != (family == 6):
+        del section["unicastsrc"]
+    if mine:
+        section["unicastpeer"] = ", ".join(mine)
+        return
+    del section["unicastpeer"]
+    section.pop("unicastsrc", None)
+    skipped.append(f"{where}: vrrp_instance {name}: its IPv{family} addresses have no "
+                   f"IPv{family} unicast peer: that part uses multicast")
+
+
 def _instance(node: Node, default_version: int, skipped: list[str]) -> list[str]:
     name = node.args[0] if node.args else "?"
     lines: dict[str, str] = {}
@@ -102,7 +121,11 @@ def _instance(node: Node, default_version: int, skipped: list[str]) -> list[str]
         elif key == "authentication":
             kind, password = child.first("auth_type"), child.first("auth_pass")
             if kind is not None and _value(kind).upper() == "PASS" and password is not None:
+                # RFC 3768 5.3.10: eight octets; keepalived cuts a longer one the same way.
                 lines["password"] = _value(password)[:8]
+                if len(_value(password)) > 8:
+                    skipped.append(f"{password.where}: auth_pass longer than 8 characters: "
+                                   "only its first 8 are used (keepalived does the same)")
             else:
                 skipped.append(f"{child.where}: authentication other than PASS (IPsec AH) "
                                "is not implemented")
@@ -121,7 +144,9 @@ def _instance(node: Node, default_version: int, skipped: list[str]) -> list[str]
         if not group:
             continue
         section = dict(lines)
-        version = section.get("version") or ("3" if family == 6 else str(default_version))
+        _unicast_of_family(section, family, name, node.where, skipped)
+        # IPv6 exists only in VRRPv3 (RFC 5798): keepalived switches such an instance too.
+        version = "3" if family == 6 else section.get("version") or str(default_version)
         section["version"] = version
         if version == "3":
             section.pop("password", None)  # keepalived ignores it with VRRPv3 as well
