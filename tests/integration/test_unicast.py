@@ -132,3 +132,26 @@ def test_reload_adds_and_removes_peers_without_a_transition(lab: Lab) -> None:
     assert transitions_since(d1, marks[0]) == []
     assert "restarted" not in d1.log()[marks[0]:].replace("0 restarted", "")
     stop_all([d1, d2, d3])
+
+
+def test_ipv6_peers_by_their_link_local_addresses(lab: Lab) -> None:
+    """Without unicastsrc an IPv6 router sends from its link-local address (RFC 5798
+    5.1.2.1), so that is how its peers list it; the scope is the router's interface."""
+    sw, (r1, r2), client = lan(lab, 2)
+    ll1, ll2 = r1.link_local(), r2.link_local()
+    assert ll1 is not None and ll2 is not None
+    d1 = r1.start_daemon(vrid(1, 200, addr="2001:db8::fe/64", advertint=INTERVAL,
+                              unicastpeer=ll2))
+    wait_master(d1, family=6, timeout=15)
+    d2 = r2.start_daemon(vrid(1, 100, addr="2001:db8::fe/64", advertint=INTERVAL,
+                              unicastpeer=ll1))
+    d2.wait_log(r"INIT -> BACKUP", timeout=15)
+    time.sleep(PROBE_SETTLE)
+    status = vrid_status(d2, 1, 6)
+    assert status["master"] == ll1 and status["adverts_received"] > 0
+    assert sw.vrrp_multicast_dropped() == 0
+    mark = d2.mark()
+    r1.isolate()
+    wait_master(d2, since=mark, family=6, timeout=5)
+    assert reaches(client, "2001:db8::fe")
+    stop_all([d1, d2])
