@@ -16,8 +16,9 @@ from freevrrpd.core.packet import Advert, password_auth_data
 from freevrrpd.core.settings import RouterSettings, VirtualAddress
 
 # Changes that cannot be taken in place: the virtual MAC interface comes or
-# goes, the wire format changes, or an address moves to another device.
-RESTART_FIELDS = ("use_vmac", "version")
+# goes, the wire format changes, an address moves to another device, or the
+# source of unicast adverts changes (it is what the peers know us by).
+RESTART_FIELDS = ("use_vmac", "version", "unicast_src")
 
 
 def advert_of(settings: RouterSettings, priority: int) -> Advert:

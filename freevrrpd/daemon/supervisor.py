@@ -286,8 +286,8 @@ class Supervisor:
                 continue
             change = diff(w.settings, s)
             if change.restart:
-                log.info("reload: %s changed in a way that needs a restart (virtual MAC, "
-                         "version or address devices): resigning and starting again", s.name)
+                log.info("reload: %s changed in a way that needs a restart (%s): resigning "
+                         "and starting again", s.name, ", ".join(change.fields))
                 plan.restart.append(w)
                 plan.fresh.append(s)
             else:

@@ -28,8 +28,6 @@ IPV6_TCLASS = getattr(socket, "IPV6_TCLASS", 67)  # linux/in6.h
 
 class UnicastSender:
     def __init__(self, ifname: str, src: IPAddress) -> None:
-        self.ifname = ifname
-        self.src = src
         self.ifindex = socket.if_nametoindex(ifname)
         family = socket.AF_INET if src.version == 4 else socket.AF_INET6
         sock = socket.socket(family, socket.SOCK_RAW, VRRP_PROTO)

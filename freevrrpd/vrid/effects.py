@@ -97,14 +97,15 @@ class Effects:
         s = self.settings
         # Our virtual addresses are never the source, but for the owner's own.
         exclude = [a.ip for a in s.addresses if a not in self.owned]
-        if s.family == 4:
-            ip: IPAddress | None = self.netlink.primary_ipv4(s.interface, exclude=exclude)
-        else:
-            ip = self.netlink.link_local_ipv6(s.interface, exclude=exclude)
+        ip: IPAddress | None
         if s.unicast_src is not None:
             # unicastsrc: that address, while the interface has it.
             present = {a.ip for a in self.netlink.addresses(s.interface)}
             ip = s.unicast_src if s.unicast_src in present else None
+        elif s.family == 4:
+            ip = self.netlink.primary_ipv4(s.interface, exclude=exclude)
+        else:
+            ip = self.netlink.link_local_ipv6(s.interface, exclude=exclude)
         if ip != self.src_ip:
             self._frames.clear()
             self._close_unicast()
@@ -115,7 +116,7 @@ class Effects:
             # cannot be opened yet (the address still tentative), the first send
             # tries again, where a failure is counted and retried like any other.
             try:
-                self.unicast = UnicastSender(s.interface, ip)
+                self._unicast_sender()
             except OSError as exc:
                 self.log.debug("%s: unicast socket not open yet: %s", s.name, exc)
         return ip
@@ -161,13 +162,18 @@ class Effects:
             messages = [(encode(advert, self.src_ip, peer, s.checksum_pseudo_header), peer)
                         for peer in s.unicast_peers]
             self._unicast = {advert: messages}
-        if self.unicast is None:
-            self.unicast = UnicastSender(s.interface, self.src_ip)
-        failed = self.unicast.send(messages)
+        failed = self._unicast_sender().send(messages)
         if failed != self._unicast_failed:  # a line when it changes, not per advert
             self._unicast_failed = failed
             if failed:
                 self.log.warning("%s: adverts not delivered to %s", s.name, "; ".join(failed))
+
+    def _unicast_sender(self) -> UnicastSender:
+        """The socket of our unicast adverts, bound to our source (opened once)."""
+        if self.unicast is None:
+            assert self.src_ip is not None
+            self.unicast = UnicastSender(self.settings.interface, self.src_ip)
+        return self.unicast
 
     def _close_unicast(self) -> None:
         self._unicast.clear()

@@ -68,3 +68,5 @@ def test_unicast_peers_change_in_place_but_not_the_transport() -> None:
     assert not diff(one, two).advert_changed
     # Multicast to unicast and back: how the adverts travel changes (vrid.worker).
     assert diff(BASE, one).restart and diff(one, BASE).restart
+    # Another source address: the router starts again with it.
+    assert diff(one, replace(one, unicast_src=ip_address("192.0.2.9"))).restart
