@@ -13,6 +13,13 @@ from typing import Any
 
 from freevrrpd.config.problems import Problems, RawEntry, RawSection
 from freevrrpd.config.suggest import suggestion
+from freevrrpd.config.tracks import (
+    VRID_KEYWORDS,
+    build_checks,
+    build_groups,
+    unused_checks,
+    vrid_tracks,
+)
 from freevrrpd.config.values import (
     BadValue,
     family_of,
@@ -103,6 +110,7 @@ SPECIAL = (
     "vridsdep",
     "unicastpeer",
     "unicastsrc",
+    *VRID_KEYWORDS,
 )
 
 KEYWORDS: frozenset[str] = frozenset(SIMPLE) | frozenset(SPECIAL)
@@ -308,12 +316,20 @@ def _vrid(text: str) -> int:
 
 def build(sections: list[RawSection], problems: Problems) -> tuple[RouterSettings, ...]:
     """Validate every section, then the rules that span sections."""
+    checks = build_checks([r for r in sections if r.kind == "CHECK"], problems)
+    groups = build_groups([r for r in sections if r.kind == "SYNCGROUP"], problems)
+    sections = [r for r in sections if r.kind == "VRID"]
     if not sections:
         if not problems:  # else already explained (a keepalived.conf, a bad header...)
             problems.add(0, None, "no [VRID] section: the file defines no virtual router")
         return ()
     builder = _Builder(problems)
     built = [builder.section(raw) for raw in sections]
+    used: set[str] = set()
+    for sec in built:
+        given = {k: e for k, e in sec.entries.items() if e.value and _is_text(e.value)}
+        sec.values.update(vrid_tracks(given, checks, groups, problems, used))
+    unused_checks(checks, used, problems)
     _cross_check(builder, built)
     if problems:
         return ()

@@ -26,7 +26,8 @@ from freevrrpd.config.problems import Problems, RawEntry, RawSection
 # Keywords whose values may hold a '#': a password, and commands (the shell reads
 # its own comments).
 HASH_OK = frozenset({"password", "presharedkey", "masterscript", "backupscript",
-                     "faultscript", "stopscript", "notify"})
+                     "faultscript", "stopscript", "notify", "script"})
+SECTION_KINDS = ("VRID", "CHECK", "SYNCGROUP")
 _END_COMMENT = re.compile(r"\s#")
 # The top-level blocks of a keepalived.conf: a file pasted from keepalived gets
 # one message that says how to convert it, not one error per line.
@@ -42,7 +43,7 @@ def read_conf(text: str, problems: Problems) -> list[RawSection]:
     """Split the text into raw ``[VRID]`` sections; syntax errors go to ``problems``."""
     text = text.removeprefix("\ufeff")
     pasted = _KEEPALIVED.search(text)
-    if pasted and not re.search(r"^\s*\[\s*VRID\s*\]", text, re.M | re.I):
+    if pasted and not re.search(r"^\s*\[\s*(VRID|CHECK|SYNCGROUP)\s*\]", text, re.M | re.I):
         at = text.count("\n", 0, pasted.start()) + 1
         problems.add(at, None, f"this looks like a keepalived.conf ({pasted.group(1)}), not "
                      "a freevrrpd.conf; convert it with: freevrrpd --import-keepalived FILE "
@@ -58,12 +59,14 @@ def read_conf(text: str, problems: Problems) -> list[RawSection]:
         if not line or line.startswith("#"):
             continue
         if line.startswith("["):
-            if line.endswith("]") and line[1:-1].strip().upper() == "VRID":
-                current = RawSection(number)
+            kind = line[1:-1].strip().upper() if line.endswith("]") else ""
+            if kind in SECTION_KINDS:
+                current = RawSection(number, kind=kind)
                 sections.append(current)
                 in_unknown = False
             else:
-                problems.add(number, None, f"unknown section header {line!r}; only [VRID] exists")
+                problems.add(number, None, f"unknown section header {line!r}; the sections are "
+                             "[VRID], [CHECK] and [SYNCGROUP]")
                 current, in_unknown = None, True
             continue
         keyword, equals, value = line.partition("=")

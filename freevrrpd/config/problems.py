@@ -67,6 +67,7 @@ class RawSection:
 
     line: int  # line of the header (or of the mapping's first key)
     entries: list[RawEntry] = field(default_factory=list)
+    kind: str = "VRID"  # or CHECK, SYNCGROUP (config.tracks)
 
 
 MAX_ERRORS = 50  # reported one by one; beyond that, only how many more there were

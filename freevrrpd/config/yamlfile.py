@@ -52,31 +52,43 @@ def read_yaml(text: str, problems: Problems) -> list[RawSection] | None:
     if items is None:
         return None
     sections: list[RawSection] = []
-    for item in items:
+    for kind, item in items:
         if not isinstance(item, MappingNode):
-            problems.add(_line(item), None, "a virtual router must be a mapping of keyword: value")
+            what = KINDS_TEXT[kind]
+            problems.add(_line(item), None, f"{what} must be a mapping of keyword: value")
             continue
-        sections.append(_section(item, problems))
+        section = _section(item, problems)
+        section.kind = kind
+        sections.append(section)
     if problems and not sections:
         return None  # already explained; "no virtual router" would only repeat it
     return sections
 
 
-def _router_nodes(root: Node, problems: Problems) -> list[Node] | None:
+# Top-level keys: the sections of freevrrpd.conf, each a list of mappings.
+KINDS = {"vrids": "VRID", "checks": "CHECK", "syncgroups": "SYNCGROUP"}
+KINDS_TEXT = {"VRID": "a virtual router", "CHECK": "a check", "SYNCGROUP": "a sync group"}
+
+
+def _router_nodes(root: Node, problems: Problems) -> list[tuple[str, Node]] | None:
     if isinstance(root, SequenceNode):
-        return list(root.value)
+        return [("VRID", n) for n in root.value]
     if isinstance(root, MappingNode):
-        found: list[Node] | None = None
+        found: list[tuple[str, Node]] = []
+        vrids = False
         for key, value in root.value:
             name = key.value if isinstance(key, ScalarNode) else None
-            if not isinstance(name, str) or name.lower() != "vrids":
-                problems.add(_line(key), name, "unknown top-level key; expected 'vrids'")
+            kind = KINDS.get(name.lower()) if isinstance(name, str) else None
+            if kind is None:
+                problems.add(_line(key), name, "unknown top-level key; expected 'vrids' "
+                             "(and 'checks', 'syncgroups')")
             elif not isinstance(value, SequenceNode):
-                problems.add(_line(value), name, "expected a list of virtual routers")
+                problems.add(_line(value), name, f"expected a list of {KINDS_TEXT[kind][2:]}s")
             else:
-                found = list(value.value)
-        if found is None and not problems:
-            return []  # an empty mapping: reported as "no virtual router" later
+                vrids = vrids or kind == "VRID"
+                found += [(kind, n) for n in value.value]
+        if not vrids and problems:
+            return None
         return found
     problems.add(_line(root), None, "expected a list of virtual routers (or 'vrids:' and a list)")
     return None

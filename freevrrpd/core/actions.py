@@ -100,6 +100,15 @@ class Transition:
     peer_priority: int | None = None
 
 
+@dataclass(frozen=True)
+class PriorityChange:
+    """The effective priority changed (tracking, a demotion, a reload): says why."""
+
+    old: int
+    new: int
+    reason: str
+
+
 Level = Literal["info", "warning", "error"]
 
 
@@ -125,4 +134,5 @@ class StartProbe:
 
 
 Action = (SendAdvert | Advertise | Silence | ExpectRepeats | StopRepeats | ClaimAddresses
-          | ReleaseAddresses | Announce | RunHook | Transition | Report | StartProbe)
+          | ReleaseAddresses | Announce | RunHook | Transition | PriorityChange | Report
+          | StartProbe)

@@ -51,6 +51,15 @@ class Election:
         self.transitions = 0
         self.last_transition: Transition | None = None
         self.last_transition_at: float | None = None
+        # Why this backup may not preempt now (a sync group member outranked,
+        # daemon.syncgroups); None: it may, as configured.
+        self.preempt_held: str | None = None
+        self.preempting_lower: str | None = None  # the reason, while taking over from one
+
+    @property
+    def preempting(self) -> bool:
+        """Preempt_Mode (RFC 5798 6.1), unless held by the sync group."""
+        return self.settings.preempt and self.preempt_held is None
 
     @property
     def skew_time(self) -> float:
@@ -81,7 +90,7 @@ class Election:
                 # RFC 5798 6.4.2: Master_Down_Timer fires -> become master.
                 peer = self.master_priority
                 why = (f"master resigned (priority 0), waited Skew_Time {self.skew_time:.3f} s"
-                       if peer == 0 else
+                       if peer == 0 else self.preempting_lower or
                        f"no advert from master for {self.master_down_interval:.3f} s"
                        " (Master_Down_Interval)")
                 actions += self._to_master(now, why, peer)
@@ -101,20 +110,33 @@ class Election:
             self.master_ip, self.master_priority = None, 0
             return []
         lower = adv.priority < self.priority
-        if lower and s.preempt and s.preempt_delay <= 0:
-            # RFC 5798 6.4.2: preempting, discard the advert and let Master_Down fire.
+        if lower and self.preempting and s.preempt_delay <= 0:
+            # RFC 5798 6.4.2: preempting, discard the advert.  The RFC then lets
+            # Master_Down_Interval pass; we take over after Skew_Time, as for a
+            # master that resigns: the outcome is the RFC's, a lower master (its
+            # check failed, its priority fell) hands over at once, and backups still
+            # take over in priority order, Skew_Time apart.
+            self._preempt_soon(now, src, adv.priority)
             return []
         if s.version == 3:
             self.master_adver_int_cs = adv.interval_cs
         self.master_down_timer = now + self.master_down_interval
+        self.preempting_lower = None
         self.master_ip, self.master_priority = src, adv.priority
-        if lower and s.preempt:
+        if lower and self.preempting:
             # preemptdelay: follow the lower master until the delay has passed once.
             if self.preempt_timer is None:
                 self.preempt_timer = now + s.preempt_delay
         else:
             self.preempt_timer = None
         return []
+
+    def _preempt_soon(self, now: float, src: IPAddress | None, priority: int | None) -> None:
+        soon = now + self.skew_time
+        if self.master_down_timer is None or self.master_down_timer > soon:
+            self.master_down_timer = soon
+        self.preempting_lower = (f"preempting lower-priority master {src} (priority "
+                                 f"{priority}) after Skew_Time {self.skew_time:.3f} s")
 
     def _master_receive(self, adv: Advert, src: IPAddress, now: float) -> list[Action]:
         if adv.priority == 0:
@@ -169,6 +191,7 @@ class Election:
     # ---- transitions ------------------------------------------------------------
     def _to_master(self, now: float, why: str, peer: int | None = None) -> list[Action]:
         self.master_down_timer = None
+        self.preempting_lower = None
         self.preempt_timer = None
         self.master_ip, self.master_priority = self.primary_ip, self.priority
         self.master_adver_int_cs = self.settings.advert_int_cs
@@ -191,6 +214,7 @@ class Election:
             self.master_adver_int_cs = self.settings.advert_int_cs
             self.master_ip, self.master_priority = None, None
         self.master_down_timer = now + self.master_down_interval
+        self.preempting_lower = None
         actions += self._transition(now, State.BACKUP, why, peer)
         if old is State.INITIALIZE:
             self._entered_backup(now)
@@ -206,6 +230,7 @@ class Election:
 
     def _clear_timers(self) -> None:
         self.adver_timer = self.master_down_timer = self.preempt_timer = None
+        self.preempting_lower = None
         self.announcements.cancel()
         self.master_ip, self.master_priority = None, None
 

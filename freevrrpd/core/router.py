@@ -2,24 +2,24 @@
 
 RFC 5798 section 6 (VRRPv3) and RFC 3768 section 6 (VRRPv2).  Every entry
 point takes ``now`` (seconds on the caller's monotonic clock) and returns the
-actions the caller must carry out, in order; ``next_deadline()`` says when the
-caller must call ``handle_timer`` next.  The states are Initialize, Backup,
-Master, plus Fault ("not eligible": link down, address conflict, a failed
-dependency, no source address) and Stopped; ``states.ALLOWED`` is the whole
-graph.  The election itself (timers, per-state receive, transitions) is in
-``election``; the router adds the rules around it: the receive checks
-(``validate``), faults, the source address, the probe-before-claim hold
-(``probing``), reloads, and every counter that status reports.
+actions the caller must carry out, in order; ``next_deadline()`` says when to
+call ``handle_timer`` next.  States: Initialize, Backup, Master, Fault ("not
+eligible": link down, conflict, a failed dependency or check, no source
+address) and Stopped (``states.ALLOWED``).  The election is ``election``'s; the
+router adds the rules around it: receive checks (``validate``), faults, the
+source address, the probe before claiming (``probing``), tracking
+(``tracking``), the peer table (``peers``), reloads, and the status counters.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from freevrrpd.core.actions import (
     Action,
     ExpectRepeats,
+    PriorityChange,
     ReleaseAddresses,
     Report,
     StartProbe,
@@ -30,8 +30,10 @@ from freevrrpd.core.changes import Change, advert_of, diff
 from freevrrpd.core.election import Election
 from freevrrpd.core.mac import mac_text, virtual_mac
 from freevrrpd.core.packet import Advert
+from freevrrpd.core.peers import PeerTable
 from freevrrpd.core.probing import CONFLICT, PROBE_TIME, ConflictCheck, Holder, Verdict
 from freevrrpd.core.settings import IPAddress, RouterSettings
+from freevrrpd.core.tracking import Demotion, Tracking, TrackKey
 from freevrrpd.core.validate import FrameDrop, Validator
 
 
@@ -40,13 +42,19 @@ class Router(Election):
 
     def __init__(self, settings: RouterSettings, primary_ip: IPAddress | None = None,
                  faults: Collection[str] = (), handoff: bool = False,
-                 repeats: bool = False) -> None:
+                 repeats: bool = False, tracks: Mapping[TrackKey, int] | None = None) -> None:
         """``handoff``: periodic adverts through ``Advertise``; ``repeats``: say with
-        ``ExpectRepeats`` which adverts need not reach ``receive`` one by one."""
+        ``ExpectRepeats`` which adverts need not reach ``receive`` one by one;
+        ``tracks``: the values of tracked items known at start (``core.tracking``)."""
         super().__init__(settings, primary_ip, handoff)
         self.repeats = repeats
         self.expecting: ExpectRepeats | None = None
-        self.faults: set[str] = set(faults)  # reasons for not being eligible
+        self.tracking = Tracking(settings.tracks, tracks)
+        self.priority = self.tracking.effective(settings.priority)
+        # Reasons for not being eligible; those of the tracking apart too.
+        self.tracked_faults = self.tracking.faults()
+        self.faults: set[str] = set(faults) | self.tracked_faults
+        self.peers = PeerTable()
         self.check = ConflictCheck()
         self.validator = Validator(settings)
         # Routers of this VRID (their adverts passed every check) answer ARP/ND for
@@ -157,9 +165,8 @@ class Router(Election):
         return actions + self.set_fault(self.no_source_reason, ip is None, now)
 
     def frame_dropped(self, reason: FrameDrop) -> None:
-        """A captured frame that is no advert of this LAN: ``malformed`` (not a
-        well-formed IP packet of protocol 112) or ``vlan`` (it carried an 802.1Q
-        tag: another VLAN on the same wire)."""
+        """A captured frame that is no advert here: ``malformed`` (not an IP packet
+        of protocol 112) or ``vlan`` (802.1Q tagged: another VLAN on the wire)."""
         self.drops[reason] += 1
 
     def update_settings(self, settings: RouterSettings, now: float) -> list[Action]:
@@ -173,7 +180,9 @@ class Router(Election):
         Master_Down_Interval (RFC 5798 6.4.2)."""
         settings = change.new
         self.settings = settings
-        self.priority = settings.priority
+        before = self.priority
+        self.tracking = Tracking(settings.tracks, previous=self.tracking)
+        self.priority = self.tracking.effective(settings.priority)
         self.validator = Validator(settings, self.validator)
         if not settings.preempt or settings.preempt_delay <= 0:
             self.preempt_timer = None
@@ -183,13 +192,75 @@ class Router(Election):
         if self.state is State.MASTER:
             if {"garp_refresh", "garp_refresh_count", "send_gratuitous_arp"} & set(change.fields):
                 self.announcements.reschedule_refresh(settings, now)
-            if change.advert_changed:
+            if change.advert_changed or self.priority != before:
                 return actions + self._advert_now(now) + self._start_adverts(now)
             return actions
         if self.state is State.BACKUP and settings.owner:
             return actions + self._to_master(now, "became address owner (priority 255) on "
                                                   "reload")
+        return actions + self._track_faults(now)
+
+    # ---- tracking, demotion, sync groups --------------------------------------------
+    def track(self, key: TrackKey, value: int, now: float) -> list[Action]:
+        """A tracked item's value changed (1/0 healthy/failing, or a file's number)."""
+        if not self.tracking.record(key, value):
+            return []
+        return self._retrack(now, self.tracking.why(key))
+
+    def demote(self, demotion: Demotion | None, now: float) -> list[Action]:
+        """An operator lowered our priority or made us not eligible (None: undone)."""
+        old, self.tracking.demotion = self.tracking.demotion, demotion
+        if demotion is None:
+            why = "demotion undone" if old is None else f"{old.reason} undone"
+        elif demotion.by is None:
+            why = f"{demotion.reason}: not eligible"
+        else:
+            why = f"{demotion.reason}: priority lowered by {demotion.by}"
+        return self._retrack(now, why)
+
+    def _retrack(self, now: float, why: str) -> list[Action]:
+        """Apply the tracking's priority and faults; the advert carries the new
+        priority at once (RFC 5798 6.4.3: a master's advert says its priority)."""
+        actions: list[Action] = []
+        new = self.tracking.effective(self.settings.priority)
+        if new != self.priority:
+            actions.append(PriorityChange(self.priority, new, why))
+            self.priority = new
+            # What a repeat of the master's advert means depends on our priority.
+            actions += self._forget_repeats()
+            if self.state is State.MASTER:
+                actions += self._advert_now(now) + self._start_adverts(now)
+            elif (self.state is State.BACKUP and self.master_priority and self.preempting
+                  and self.master_priority < new and self.settings.preempt_delay <= 0):
+                # We outrank the master now (RFC 5798 6.4.2).
+                self._preempt_soon(now, self.master_ip, self.master_priority)
+        return actions + self._track_faults(now)
+
+    def _track_faults(self, now: float) -> list[Action]:
+        actions: list[Action] = []
+        old, self.tracked_faults = self.tracked_faults, self.tracking.faults()
+        for reason in sorted(self.tracked_faults - old):
+            actions += self.set_fault(reason, True, now)
+        for reason in sorted(old - self.tracked_faults):
+            actions += self.set_fault(reason, False, now)
         return actions
+
+    def step_down(self, why: str, now: float) -> list[Action]:
+        """A master whose sync group moved to backup resigns (RFC 5798 6.4.3) and
+        follows; a backup or a router not eligible stays as it is."""
+        if self.state is not State.MASTER:
+            return []
+        return self._resign() + self._to_backup(now, why, None)
+
+    def hold_preempt(self, why: str | None, now: float) -> list[Action]:
+        """A sync group holds (or frees) our preemption; freed, a backup that
+        outranks its master takes over after Skew_Time."""
+        self.preempt_held = why
+        if (why is None and self.state is State.BACKUP and self.master_priority
+                and self.master_priority < self.priority and self.settings.preempt
+                and self.settings.preempt_delay <= 0):
+            self._preempt_soon(now, self.master_ip, self.master_priority)
+        return self._forget_repeats()
 
     def handle_timer(self, now: float) -> list[Action]:
         actions = self._probe_timer(now)
@@ -208,7 +279,10 @@ class Router(Election):
         if advert is not None:
             # Counted in every state: peers are learnt even while not eligible.
             self.validated += 1
+            self.peers.heard(src, src_mac, advert, now)
             actions += self._learn_peer(src, src_mac, now)
+        elif self.validator.last_drop not in (None, "own", "vrid"):
+            self.peers.refused(src, self.validator.last_drop, now)
         if advert is None or self.state in (State.STOPPED, State.INITIALIZE, State.FAULT):
             return actions
         self.received += 1
@@ -228,6 +302,8 @@ class Router(Election):
             return []
         self.received += count
         self.validated += count
+        if self.expecting is not None:
+            self.peers.repeats(self.expecting.src, count, last_at)
         self.master_down_timer = last_at + self.master_down_interval
         return []
 
@@ -247,8 +323,9 @@ class Router(Election):
         s = self.settings
         # What only restarts the timer: not a resignation, not a lower master that
         # we preempt at once (its adverts are discarded).
+        lower_preempted = adv.priority < self.priority and self.preempting
         plain = (adv.priority != 0 and mac is not None and self.master_ip == src
-                 and not (adv.priority < self.priority and s.preempt and s.preempt_delay <= 0))
+                 and not (lower_preempted and s.preempt_delay <= 0))
         want = ExpectRepeats(src, mac, dst, payload) if plain and mac is not None else None
         if want == self.expecting:
             return []

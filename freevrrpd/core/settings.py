@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 
+from freevrrpd.core.tracking import Track
+
 IPAddress = IPv4Address | IPv6Address
 IPInterface = IPv4Interface | IPv6Interface
 RouterKey = tuple[int, int, str]  # (VRID, family, interface): who a virtual router is
@@ -33,6 +35,19 @@ class VirtualAddress:
     def __str__(self) -> str:
         text = self.interface.with_prefixlen
         return f"{self.device}:{text}" if self.device else text
+
+
+@dataclass(frozen=True)
+class SyncGroup:
+    """A ``[SYNCGROUP]`` section (keepalived's vrrp_sync_group): virtual routers
+    that move together, and the scripts run when the group as a whole changes."""
+
+    name: str
+    masterscript: str | None = None
+    backupscript: str | None = None
+    faultscript: str | None = None
+    notify: str | None = None
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -110,6 +125,9 @@ class RouterSettings:
     # no = accept the listed peers' adverts with any TTL (peers behind a router,
     # keepalived's unicast_ttl); the RFC's TTL 255 check otherwise (RFC 5798 7.1).
     unicast_ttl_check: bool = True
+    # Tracked checks, interfaces and files with their weights (core.tracking).
+    tracks: tuple[Track, ...] = ()
+    sync_group: SyncGroup | None = None
     ah_encryption: bool = False
     use_ike: bool = False
     preshared_key: str | None = None

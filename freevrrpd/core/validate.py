@@ -39,11 +39,13 @@ class Validator:
         self.drops: Counter[str] = previous.drops if previous else Counter()
         self.limit: ReportLimit = previous.limit if previous else ReportLimit()
         self._now = 0.0
+        self.last_drop: str | None = None  # the reason of the last check's drop
 
     def check(self, payload: bytes, src: IPAddress, dst: IPAddress, ttl: int,
               primary_ip: IPAddress | None, now: float = 0.0) -> tuple[Advert | None, list[Report]]:
         """Return the advert if it passes every check, and the reports to log."""
         self._now = now
+        self.last_drop = None
         s = self.settings
         reports: list[Report] = []
         if self.peers and src not in self.peers:
@@ -100,6 +102,7 @@ class Validator:
     def _drop(self, reason: str, peer: IPAddress | None, detail: str,
               reports: list[Report]) -> tuple[None, list[Report]]:
         self.drops[reason] += 1
+        self.last_drop = reason
         if peer is not None:
             self._report_once(reason, peer, f"{detail} (dropping its adverts, reason "
                               f"'{reason}'; reported once)", reports)

@@ -23,6 +23,7 @@ from typing import TypedDict
 from freevrrpd.core.actions import Report
 from freevrrpd.core.linkhold import LinkHold, Output, names_of
 from freevrrpd.core.settings import IPAddress, RouterKey, RouterSettings
+from freevrrpd.core.tracking import TrackChange, TrackKey
 from freevrrpd.net.linkwatch import AddressChange, Event, LinkIndex, LinkState, LinkWatcher
 from freevrrpd.vrid.commands import Command
 from freevrrpd.vrid.osthread import name_os_thread
@@ -44,9 +45,13 @@ class LinkMonitor(threading.Thread):
         self.deliver = deliver
         self.log = log
         self.routers = tuple(routers)
+        # trackinterface: any interface, watched for the routers that track it.
+        self.tracked = {t.name for s in routers for t in s.tracks if t.kind == "interface"}
         names = {s.interface for s in routers} | {a.device for s in routers
                                                    for a in s.addresses if a.device}
+        names |= self.tracked
         self.watcher = LinkWatcher(names, addresses=True) if names else None
+        self.track_up = {n: self.watcher.state(n) for n in self.tracked} if self.watcher else {}
         monitored = names_of(routers)
         up = {n: self.watcher.state(n) for n in monitored} if self.watcher is not None else {}
         self.policy = LinkHold(routers, up)
@@ -75,6 +80,18 @@ class LinkMonitor(threading.Thread):
         with self._lock:
             out = self.policy.carry_over(previous.policy, time.monotonic(), fresh)
         self._emit(out)
+
+    def track_values(self, s: RouterSettings) -> dict[TrackKey, int]:
+        """The tracked interfaces of ``s``: 1 up, 0 down (or missing)."""
+        with self._lock:
+            return {t.key: int(self.track_up.get(t.name, False)) for t in s.tracks
+                    if t.kind == "interface"}
+
+    def resend(self) -> None:
+        """Every tracked interface's state to its routers (after a reload)."""
+        for s in self.routers:
+            for key, value in self.track_values(s).items():
+                self.deliver(s.key, TrackChange(s.key, key, value))
 
     # ---- status ----------------------------------------------------------------------------
     def links(self) -> dict[str, LinkStatus]:
@@ -112,6 +129,20 @@ class LinkMonitor(threading.Thread):
             self._emit(out)
             for event in events:
                 self._forward(event)
+                if isinstance(event, LinkState) and event.name in self.tracked:
+                    self._tracked(event.name, event.usable)
+
+    def _tracked(self, name: str, up: bool) -> None:
+        with self._lock:
+            if self.track_up.get(name) == up:
+                return
+            self.track_up[name] = up
+        self.log.log(logging.INFO if up else logging.WARNING, "tracked interface %s %s", name,
+                     "up" if up else "down")
+        for s in self.routers:
+            for t in s.tracks:
+                if t.kind == "interface" and t.name == name:
+                    self.deliver(s.key, TrackChange(s.key, t.key, int(up)))
 
     def _forward(self, event: Event) -> None:
         """Interfaces and addresses to the routers they concern."""

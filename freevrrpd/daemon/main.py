@@ -15,12 +15,12 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import FrameType
 
 from freevrrpd.core.settings import RouterSettings
 from freevrrpd.daemon import watchdog
-from freevrrpd.daemon.control import ControlError, ControlServer
+from freevrrpd.daemon.control import ControlError, ControlServer, Handler, Request
 from freevrrpd.daemon.hostcheck import host_problems
 from freevrrpd.daemon.logs import setup_logging, syslog_available
 from freevrrpd.daemon.pidfile import PidFile, PidFileError
@@ -117,6 +117,27 @@ def _prepare(routers: Sequence[RouterSettings], opts: argparse.Namespace) -> Pid
     return pidfile
 
 
+def handlers(sup: Supervisor) -> dict[str, Handler]:
+    """The control socket's commands (``events`` is the socket's own: a stream)."""
+    return {"status": lambda _r: sup.status(), "reload": lambda _r: sup.reload(),
+            "demote": lambda r: _demote(sup, r, undo=False),
+            "promote": lambda r: _demote(sup, r, undo=True)}
+
+
+def _demote(sup: Supervisor, req: Request, undo: bool) -> Mapping[str, object]:
+    """``demote ROUTER [by N]`` (no N: not eligible), ``promote ROUTER``."""
+    args, by = req.args, None
+    if not undo and len(args) == 3 and args[1].lower() == "by":
+        by = int(args[2]) if args[2].isdigit() and 1 <= int(args[2]) <= 254 else 0
+        if not by:
+            return {"ok": False, "error": f"by {args[2]!r}: give a number from 1 to 254"}
+    elif len(args) != 1:
+        usage = "promote ROUTER" if undo else "demote ROUTER [by N]"
+        return {"ok": False, "error": f"usage: {usage}; ROUTER is VRID, VRID/IF, "
+                                      "VRID/IF/FAMILY or all"}
+    return sup.demote(args[0], by, req.uid, undo)
+
+
 def _serve(sup: Supervisor, control: ControlServer,
            opts: argparse.Namespace) -> BoundedServer | None:
     sup.start()
@@ -172,7 +193,7 @@ def run(routers: Sequence[RouterSettings], opts: argparse.Namespace) -> int:
                      accept_table=f"freevrrpd_{group:08x}")
     try:
         # Before any router starts: another daemon's socket stops us here.
-        control = ControlServer(opts.socket, {"status": sup.status, "reload": sup.reload})
+        control = ControlServer(opts.socket, handlers(sup), sup.events)
     except ControlError as exc:
         print(f"freevrrpd: {exc}", file=sys.stderr)
         netlink.close()

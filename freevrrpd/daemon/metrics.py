@@ -68,6 +68,51 @@ def families(status: DaemonStatus) -> Iterator[Metric]:
         conflicts.add_metric(lv, v["conflicts"])
         hooks.add_metric(lv, v["hook_failures"])
     yield from (info, state, prio, transitions, sent, received, drops, conflicts, hooks)
+    yield from tracking_families(status)
+
+
+def tracking_families(status: DaemonStatus) -> Iterator[Metric]:
+    """Demotions, tracked items, checks and the peer table."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    demoted = GaugeMetricFamily("freevrrpd_demoted", "1 while demoted by freevrrpctl",
+                                labels=LABELS)
+    track = GaugeMetricFamily("freevrrpd_track_healthy", "1 while a tracked item is healthy",
+                              labels=[*LABELS, "kind", "name"])
+    adds = GaugeMetricFamily("freevrrpd_track_weight_applied", "What a tracked item adds to "
+                             "the priority now", labels=[*LABELS, "kind", "name"])
+    check = GaugeMetricFamily("freevrrpd_check_healthy", "1 while a check is healthy",
+                              labels=["check"])
+    runs = CounterMetricFamily("freevrrpd_check_runs", "Runs of a check", labels=["check"])
+    fails = CounterMetricFamily("freevrrpd_check_failures", "Failed or timed-out runs",
+                                labels=["check"])
+    peer_labels = [*LABELS, "peer"]
+    p_prio = GaugeMetricFamily("freevrrpd_peer_priority", "Priority in a peer's last advert",
+                               labels=peer_labels)
+    p_seen = GaugeMetricFamily("freevrrpd_peer_last_seen_seconds", "Seconds since a peer "
+                               "was last heard", labels=peer_labels)
+    p_adv = CounterMetricFamily("freevrrpd_peer_adverts", "Adverts accepted from a peer",
+                                labels=peer_labels)
+    p_ref = CounterMetricFamily("freevrrpd_peer_refused", "Adverts of a peer refused",
+                                labels=peer_labels)
+    for v in status["vrids"]:
+        lv = [str(v["vrid"]), v["interface"], str(v["family"])]
+        demoted.add_metric(lv, 0.0 if v["demoted"] is None else 1.0)
+        for t in v["tracks"]:
+            track.add_metric([*lv, t["kind"], t["name"]], 1.0 if t["healthy"] else 0.0)
+            adds.add_metric([*lv, t["kind"], t["name"]], t["adds"])
+        for p in v["peers"]:
+            pl = [*lv, p["address"]]
+            if p["priority"] is not None:
+                p_prio.add_metric(pl, p["priority"])
+            p_seen.add_metric(pl, p["last_seen"])
+            p_adv.add_metric(pl, p["adverts"])
+            p_ref.add_metric(pl, p["refused"])
+    for name, c in status["checks"].items():
+        check.add_metric([name], 1.0 if c["status"] == "healthy" else 0.0)
+        runs.add_metric([name], c["runs"])
+        fails.add_metric([name], c["failures"])
+    yield from (demoted, track, adds, check, runs, fails, p_prio, p_seen, p_adv, p_ref)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -116,7 +161,7 @@ def serve(listen: str, status: Callable[[], DaemonStatus],
     registry = CollectorRegistry()
     registry.register(Collector())  # type: ignore[arg-type]
 
-    def answer(request: bytes) -> bytes:
+    def answer(request: bytes, _conn: socket.socket) -> bytes:
         line = request.split(b"\r\n", 1)[0].decode("latin-1").split()
         if len(line) < 2 or line[0] not in ("GET", "HEAD"):
             return _response("405 Method Not Allowed", b"GET /metrics\n")

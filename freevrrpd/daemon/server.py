@@ -28,12 +28,14 @@ log = logging.getLogger("freevrrpd")
 
 class BoundedServer(threading.Thread):
     def __init__(self, name: str, listener: socket.socket, complete: Callable[[bytes], bool],
-                 handle: Callable[[bytes], bytes], deadline: float = 5.0,
+                 handle: Callable[[bytes, socket.socket], bytes | None], deadline: float = 5.0,
                  max_request: int = 8192, max_clients: int = 64, workers: int = 2) -> None:
         super().__init__(name=name, daemon=True)
         self.listener = listener
         self.complete = complete  # does this buffer hold a whole request?
-        self.handle = handle  # the answer to a request (raising: the client is dropped)
+        # The answer to a request (raising: the client is dropped; None: the handler
+        # keeps the connection, a stream of its own).
+        self.handle = handle
         self.deadline, self.max_request, self.max_clients = deadline, max_request, max_clients
         self.listener.setblocking(False)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
@@ -97,13 +99,15 @@ class BoundedServer(threading.Thread):
             self._pool.submit(self._answer, conn, bytes(buf))
 
     def _answer(self, conn: socket.socket, request: bytes) -> None:
-        with conn:
-            try:
-                reply = self.handle(request)
-                conn.settimeout(self.deadline)
-                conn.sendall(reply)
-            except Exception as exc:
-                log.warning("%s: %s", self.name, exc)
+        try:
+            reply = self.handle(request, conn)
+            if reply is None:
+                return  # the handler took the connection
+            conn.settimeout(self.deadline)
+            conn.sendall(reply)
+        except Exception as exc:
+            log.warning("%s: %s", self.name, exc)
+        conn.close()
 
     def _drop(self, poller: select.poll, fd: int) -> None:
         conn, _until, _buf = self._clients.pop(fd)

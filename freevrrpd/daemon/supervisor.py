@@ -23,15 +23,19 @@ from freevrrpd import __version__
 from freevrrpd.config import ConfigError, ConfigProblem, load_config
 from freevrrpd.core.changes import Change, diff
 from freevrrpd.core.settings import RouterKey, RouterSettings
+from freevrrpd.core.tracking import Demotion
 from freevrrpd.daemon import acceptmode
 from freevrrpd.daemon.acceptmode import AcceptMode
 from freevrrpd.daemon.hostcheck import host_problems
 from freevrrpd.daemon.links import LinkMonitor, LinkStatus
 from freevrrpd.daemon.process import notify
+from freevrrpd.daemon.syncgroups import SyncGroups
+from freevrrpd.daemon.tracking import CheckStatus, TrackMonitor
 from freevrrpd.net.netlink import Netlink, NetlinkError
 from freevrrpd.net.nftables import NftError
 from freevrrpd.vrid.addressbook import AddressBook
 from freevrrpd.vrid.commands import Command, Control
+from freevrrpd.vrid.events import EventBus
 from freevrrpd.vrid.repeats import RepeatsTap
 from freevrrpd.vrid.status import RouterStatus
 from freevrrpd.vrid.transmitter import Transmitter, lease_for
@@ -50,6 +54,7 @@ class DaemonStatus(TypedDict):
     started: float
     reloads: int
     links: dict[str, LinkStatus]
+    checks: dict[str, CheckStatus]
     vrids: list[RouterStatus]
 
 
@@ -95,6 +100,9 @@ class Supervisor:
         self.tap = RepeatsTap(log)
         self.workers: list[VridWorker] = []
         self.monitor: LinkMonitor | None = None
+        self.tracker: TrackMonitor | None = None
+        self.events = EventBus()  # the ordered stream of freevrrpctl events
+        self.groups = SyncGroups(log, self.events)
         self.lock = threading.RLock()
         self.started_at = time.time()
         self.reloads = 0
@@ -118,11 +126,24 @@ class Supervisor:
         all_routers = [w.settings for w in self.workers] + list(fresh)
         monitor = LinkMonitor(all_routers, self._deliver, log)
         faults = monitor.initial({s.key for s in fresh})
-        workers = [self._new_worker(s, faults.get(s.key, ())) for s in fresh]
+        old_tracker = self.tracker
+        tracker = self.tracker = TrackMonitor(all_routers, self._deliver, log, old_tracker)
+        if old_tracker is not None:
+            old_tracker.stop()
+        workers = [self._new_worker(s, faults.get(s.key, ()),
+                                    {**monitor.track_values(s), **tracker.values(s)})
+                   for s in fresh]
         if previous is not None:
             monitor.carry_over(previous, [s.key for s in fresh])
         self.monitor = monitor
         monitor.start()
+        tracker.start()
+        self.groups.bind(self.workers)
+        for w in self.workers:
+            w.group = self.groups.report if w.settings.sync_group is not None else None
+        if previous is not None:  # a reload: what kept routers track may be new to them
+            monitor.resend()
+            tracker.resend()
         for w in workers:
             w.start()
         return workers
@@ -143,7 +164,8 @@ class Supervisor:
                             text, dev, exc)
             self.book.removed([(dev, text)])
 
-    def _new_worker(self, s: RouterSettings, faults: Collection[str]) -> VridWorker:
+    def _new_worker(self, s: RouterSettings, faults: Collection[str],
+                    tracks: dict[tuple[str, str], int]) -> VridWorker:
         # Remove what a kill -9 of an earlier run left behind, before claiming
         # anything: its virtual-MAC interfaces, and the addresses it recorded (never
         # one the host had of its own).
@@ -154,8 +176,11 @@ class Supervisor:
         self.book.removed((dev, str(iface)) for dev, iface in vips)
         # A unicast router sends and hears its own adverts: the shared transmitter
         # and the repeats tap work on multicast frames (net.unicast says why).
-        shared = (None, None) if s.unicast else (self.transmitter, self.tap)
-        worker = VridWorker(s, self.netlink, log, self.book, faults, *shared)
+        multicast = not s.unicast
+        worker = VridWorker(s, self.netlink, log, self.book, faults,
+                            transmitter=self.transmitter if multicast else None,
+                            tap=self.tap if multicast else None, tracks=tracks,
+                            events=self.events)
         self.workers.append(worker)
         return worker
 
@@ -197,6 +222,10 @@ class Supervisor:
             if self.monitor is not None:
                 self.monitor.stop()
                 self.monitor = None
+            if self.tracker is not None:
+                self.tracker.stop()
+            self.groups.close()
+            self.events.close()
             self.transmitter.stop()
             self.tap.stop()
 
@@ -226,7 +255,33 @@ class Supervisor:
             vrids = [w.status_now() for w in self.workers]
             return {"ok": True, "pid": os.getpid(), "version": __version__,
                     "config": self.config_path, "started": round(self.started_at, 3),
-                    "reloads": self.reloads, "links": self._links(), "vrids": vrids}
+                    "reloads": self.reloads, "links": self._links(),
+                    "checks": self.tracker.status() if self.tracker is not None else {},
+                    "vrids": vrids}
+
+    # ---- runtime control ---------------------------------------------------------------
+    def select(self, spec: str) -> list[VridWorker]:
+        """The routers ``spec`` names: ``all``, ``VRID``, ``VRID/IF`` or ``VRID/IF/FAMILY``."""
+        if spec == "all":
+            return list(self.workers)
+        parts = spec.split("/")
+        return [w for w in self.workers
+                if [str(w.settings.vrid), w.settings.interface,
+                    str(w.settings.family)][:len(parts)] == parts]
+
+    def demote(self, spec: str, by: int | None, uid: int, undo: bool = False) -> dict[str, object]:
+        """``freevrrpctl demote`` (``by`` None: not eligible) and ``promote`` (``undo``)."""
+        with self.lock:
+            chosen = self.select(spec)
+            if not chosen:
+                return {"ok": False, "error": f"no virtual router matches {spec!r} (give "
+                                              "VRID, VRID/IF, VRID/IF/FAMILY or all)"}
+            what = "promote" if undo else ("demote, not eligible" if by is None
+                                           else f"demote by {by}")
+            log.warning("control socket: uid %d asks: %s %s", uid, what, spec)
+            demotion = None if undo else Demotion(by, uid)
+            done = [w.settings.name for w in chosen if w.demote(demotion)]
+            return {"ok": len(done) == len(chosen), "routers": done}
 
     # ---- reload ----------------------------------------------------------------------
     def reload(self) -> ReloadResult:
@@ -332,6 +387,11 @@ class Supervisor:
             self._start_routers(plan.fresh, previous)
         self.routers = new
         self.reloads += 1
+        self.events.publish("reload", None, f"reload: {len(result['added'])} added, "
+                            f"{len(result['removed'])} removed, {len(result['restarted'])} "
+                            f"restarted, {len(result['changed'])} changed",
+                            added=result["added"], removed=result["removed"],
+                            restarted=result["restarted"], changed=result["changed"])
         log.info("reload done: %d added, %d removed, %d restarted, %d changed, %d unchanged",
                  len(result["added"]), len(result["removed"]), len(result["restarted"]),
                  len(result["changed"]), result["unchanged"])

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from freevrrpd.core.linkhold import FaultChange
+from freevrrpd.core.tracking import TrackChange
 from freevrrpd.net.linkwatch import AddressChange, LinkIndex
 
 
@@ -31,5 +32,6 @@ class Call:
 
 # What the link monitor learns is posted as it is: a FaultChange of the link
 # hold-down policy (core.linkhold), an interface gone or back (LinkIndex), an
-# address that may be our new source (AddressChange).
-Command = FaultChange | LinkIndex | AddressChange | Control | Call
+# address that may be our new source (AddressChange); a tracked item's new value
+# (TrackChange, from the link monitor and the checks' thread).
+Command = FaultChange | LinkIndex | AddressChange | TrackChange | Control | Call

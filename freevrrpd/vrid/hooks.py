@@ -137,8 +137,13 @@ class HookRunner:
         timeout: float,
         logger: logging.Logger,
         on_result: Callable[[HookResult], None] | None = None,
+        quiet: bool = False,
     ) -> None:
+        """``quiet``: every run logged at debug level only (health checks, run every
+        few seconds: their owner logs what changed)."""
         self.name = name
+        self._info = logging.DEBUG if quiet else logging.INFO
+        self._warn = logging.DEBUG if quiet else logging.WARNING
         self.timeout: float | None = None if timeout <= 0 or math.isinf(timeout) else timeout
         self._log = logger
         self._on_result = on_result
@@ -259,7 +264,7 @@ class HookRunner:
                 )
             except (OSError, ValueError) as exc:
                 duration = time.monotonic() - start
-                self._log.warning("%s could not be started: %s", label, exc)
+                self._log.log(self._warn, "%s could not be started: %s", label, exc)
                 return HookResult(job.kind, job.command, None, duration, False, str(exc))
             with self._lock:
                 self._proc = proc
@@ -268,7 +273,7 @@ class HookRunner:
                 proc.wait(self.timeout)
             except subprocess.TimeoutExpired:
                 timed_out = True
-                self._log.warning(
+                self._log.log(self._warn,
                     "%s still running after %.1f s: killing it", label, self.timeout or 0.0
                 )
                 _kill_group(proc, signal.SIGTERM)
@@ -290,15 +295,15 @@ class HookRunner:
         error: str | None = None
         if timed_out:
             error = f"timed out after {self.timeout:.1f} s"
-            self._log.warning("%s killed after %.2f s (%s)", label, duration, _status(rc))
+            self._log.log(self._warn, "%s killed after %.2f s (%s)", label, duration, _status(rc))
         elif aborted:
             error = "killed at shutdown"
-            self._log.warning("%s killed at shutdown after %.2f s", label, duration)
+            self._log.log(self._warn, "%s killed at shutdown after %.2f s", label, duration)
         elif rc == 0:
-            self._log.info("%s exited 0 after %.2f s", label, duration)
+            self._log.log(self._info, "%s exited 0 after %.2f s", label, duration)
         else:
-            self._log.warning("%s %s after %.2f s", label, _status(rc), duration)
-        level = logging.DEBUG if rc == 0 and error is None else logging.WARNING
+            self._log.log(self._warn, "%s %s after %.2f s", label, _status(rc), duration)
+        level = logging.DEBUG if rc == 0 and error is None else self._warn
         for line in lines:
             self._log.log(level, "%s: | %s", label, line)
         return HookResult(job.kind, job.command, rc, duration, timed_out, error, "\n".join(lines))

@@ -12,6 +12,7 @@ from typing import TypedDict
 
 from freevrrpd.core.actions import State
 from freevrrpd.core.mac import mac_text
+from freevrrpd.core.peers import PeerStatus
 from freevrrpd.core.router import Router
 from freevrrpd.vrid.hooks import HookResult
 
@@ -28,6 +29,20 @@ class HookStatus(TypedDict):
     timed_out: bool
     returncode: int | None
     error: str | None
+
+
+class TrackStatus(TypedDict):
+    kind: str  # script, interface or file
+    name: str
+    weight: int
+    value: int  # 1/0 healthy/failing (up/down), or the file's number
+    healthy: bool
+    adds: int  # what it adds to the priority now
+
+
+class DemotionStatus(TypedDict):
+    by: int | None  # None: not eligible
+    uid: int
 
 
 class RouterStatus(TypedDict):
@@ -58,6 +73,11 @@ class RouterStatus(TypedDict):
     errors: dict[str, int]
     hook_failures: int
     last_hook: HookStatus | None
+    tracks: list[TrackStatus]
+    demoted: DemotionStatus | None
+    sync_group: str | None
+    preempt_held: str | None
+    peers: list[PeerStatus]
 
 
 def wall_time(monotonic_at: float | None) -> float | None:
@@ -120,6 +140,12 @@ def snapshot(router: Router, errors: Mapping[str, int], last_hook: HookResult | 
         "errors": dict(sorted(errors.items())),
         "hook_failures": errors.get("hook", 0),
         "last_hook": hook_status(last_hook),
+        "tracks": [TrackStatus(**t) for t in r.tracking.describe()],  # type: ignore[typeddict-item]
+        "demoted": None if r.tracking.demotion is None else {
+            "by": r.tracking.demotion.by, "uid": r.tracking.demotion.uid},
+        "sync_group": s.sync_group.name if s.sync_group else None,
+        "preempt_held": r.preempt_held,
+        "peers": r.peers.status(time.monotonic()),
     }
 
 

@@ -9,14 +9,11 @@ never ends the thread or touches the other virtual routers.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import TypeVar
 
 from freevrrpd.core import actions as act
@@ -24,17 +21,21 @@ from freevrrpd.core.actions import Action, State
 from freevrrpd.core.changes import Change
 from freevrrpd.core.linkhold import FaultChange
 from freevrrpd.core.router import Router
-from freevrrpd.core.settings import VRRP_PROTO, RouterSettings
+from freevrrpd.core.settings import VRRP_PROTO, RouterKey, RouterSettings
+from freevrrpd.core.tracking import Demotion, TrackChange, TrackKey
 from freevrrpd.net.capture import PacketSocket
 from freevrrpd.net.frames import ETH_HLEN, parse_ip_frame
 from freevrrpd.net.linkwatch import AddressChange, LinkIndex
 from freevrrpd.net.netlink import Netlink, NetlinkError
 from freevrrpd.vrid.addressbook import AddressBook
-from freevrrpd.vrid.commands import Call, Command, Control
+from freevrrpd.vrid.commands import Call, Control
 from freevrrpd.vrid.conflict import ConflictGuard
 from freevrrpd.vrid.effects import Effects
+from freevrrpd.vrid.events import EventBus
 from freevrrpd.vrid.hooks import HookResult, HookRunner, transition_scripts
+from freevrrpd.vrid.journal import Journal
 from freevrrpd.vrid.link import Link
+from freevrrpd.vrid.mailbox import Mailbox
 from freevrrpd.vrid.osthread import name_os_thread
 from freevrrpd.vrid.repeats import RepeatsTap
 from freevrrpd.vrid.sharing import Sharing
@@ -44,29 +45,30 @@ from freevrrpd.vrid.wait import wait_readable
 
 RETRY = 1.0  # seconds before an action that failed is retried
 T = TypeVar("T")
-LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
-class VridWorker(threading.Thread):
+class VridWorker(Mailbox, threading.Thread):
     def __init__(self, settings: RouterSettings, netlink: Netlink, log: logging.Logger,
                  book: AddressBook, faults: Collection[str] = (),
-                 transmitter: Transmitter | None = None, tap: RepeatsTap | None = None) -> None:
-        super().__init__(name=f"vrid-{settings.vrid}-{settings.interface}-v{settings.family}",
-                         daemon=True)
+                 transmitter: Transmitter | None = None, tap: RepeatsTap | None = None,
+                 tracks: Mapping[TrackKey, int] | None = None,
+                 events: EventBus | None = None) -> None:
+        threading.Thread.__init__(
+            self, name=f"vrid-{settings.vrid}-{settings.interface}-v{settings.family}",
+            daemon=True)
+        Mailbox.__init__(self)
         self.settings = settings
         self.netlink = netlink
         self.log = log
         # ``faults``: reasons for not being eligible known before the start (a link
         # that is down): the router starts in FAULT with them.
+        # ``tracks``: the values of its tracked items known now (core.tracking).
         self.router = Router(settings, faults=faults, handoff=transmitter is not None,
-                             repeats=tap is not None)
+                             repeats=tap is not None, tracks=tracks)
+        self.journal = Journal(settings.name, log, events)
+        # The sync group (daemon.syncgroups) sees the router after each event.
+        self.group: Callable[[RouterKey, Router], None] | None = None
         self.errors: Counter[str] = Counter()
-        self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
-        self._pipe_lock = threading.Lock()
-        self._pipe_closed = False
         self.effects = Effects(settings, netlink, log, book)
         self.hooks = HookRunner(settings.name, settings.hook_timeout, log, self._hook_done)
         self.guard = ConflictGuard(settings, netlink.link_mac, log)
@@ -82,45 +84,12 @@ class VridWorker(threading.Thread):
         self._source_failed = False
 
     # ---- called from other threads ----------------------------------------------------
-    def post(self, command: Command) -> None:
-        self.commands.put(command)
-        with self._pipe_lock:
-            if self._pipe_closed:  # a late post from the link monitor
-                return
-            # A full pipe already means "wake up": dropping this byte loses nothing.
-            with contextlib.suppress(BlockingIOError):
-                os.write(self._wake_w, b"x")
-
-    def _close_pipe(self) -> None:
-        # Under the lock: a descriptor number closed here may be reused at once,
-        # and a late post() must never write into someone else's socket.
-        with self._pipe_lock:
-            self._pipe_closed = True
-            os.close(self._wake_r)
-            os.close(self._wake_w)
-
     def stop(self) -> None:
         self.post(Control.STOP)
 
     def _poke(self) -> None:
         """From the repeats tap: our Master_Down deadline passed with no repeat."""
         self.post(Control.WAKE)
-
-    def call(self, fn: Callable[[float], T], timeout: float = 2.0) -> T | None:
-        """Run ``fn(now)`` on the worker's thread and return its result (None on timeout)."""
-        done = threading.Event()
-        box: list[T] = []
-
-        def run(now: float) -> None:
-            try:
-                box.append(fn(now))
-            finally:
-                done.set()
-
-        self.post(Call(run))
-        if not done.wait(timeout) or not box:
-            return None
-        return box[0]
 
     # ---- on the worker's thread ---------------------------------------------------------
     def apply_change(self, change: Change, now: float) -> tuple[str, ...]:
@@ -142,6 +111,19 @@ class VridWorker(threading.Thread):
             self._do_safely("announce", lambda: self.effects.announce(change.added))
         self._do(actions, now)
         return change.fields
+
+    def later(self, fn: Callable[[Router, float], list[act.Action]]) -> None:
+        """Have the router's thread carry out ``fn(router, now)``'s actions; never
+        waits (for the sync groups, called from other routers' threads)."""
+        self.post(Call(lambda now: self._do(fn(self.router, now), now)))
+
+    def demote(self, demotion: Demotion | None) -> bool:
+        """``freevrrpctl demote`` / ``promote``: whether the thread took it."""
+        def run(now: float) -> bool:
+            self._do(self.router.demote(demotion, now), now)
+            return True
+
+        return self.call(run) is not None
 
     def status(self) -> RouterStatus:
         """The status record; call on the worker's thread (``status_now`` from others)."""
@@ -205,6 +187,8 @@ class VridWorker(threading.Thread):
                                "is seen again", self.settings.name)
                 self._do(self.router.repeats_unavailable(), now)
             self._timers(now)
+            if (group := self.group) is not None:
+                group(self.settings.key, self.router)
         self._shutdown()
 
     def _watched(self) -> bool:
@@ -255,16 +239,15 @@ class VridWorker(threading.Thread):
 
     def _commands(self, now: float) -> bool:
         while True:
-            with contextlib.suppress(BlockingIOError):
-                os.read(self._wake_r, 4096)
-            try:
-                cmd = self.commands.get_nowait()
-            except queue.Empty:
+            cmd = self.next_command()
+            if cmd is None:
                 return True
             if cmd is Control.STOP:
                 return False
             if isinstance(cmd, FaultChange):
                 self._do(self.router.set_fault(cmd.reason, cmd.active, now), now)
+            elif isinstance(cmd, TrackChange):
+                self._do(self.router.track(cmd.track, cmd.value, now), now)
             elif isinstance(cmd, LinkIndex):
                 self._link_moved(cmd, now)
             elif isinstance(cmd, AddressChange):
@@ -345,16 +328,10 @@ class VridWorker(threading.Thread):
         elif isinstance(action, act.Announce):
             n = self.effects.announce()
             self.log.debug("%s: announced %d address(es): %s", s.name, n, action.reason)
-        elif isinstance(action, act.Transition):
-            peer = "" if action.peer_priority is None else f", peer priority {action.peer_priority}"
-            # Not eligible is a warning: the router cannot do its job.
-            level = logging.WARNING if action.new is State.FAULT else logging.INFO
-            self.log.log(level, "%s: %s -> %s: %s (priority %d%s)", s.name, action.old.value,
-                         action.new.value, action.reason, action.priority, peer)
+        elif isinstance(action, act.Transition | act.PriorityChange | act.Report):
+            self.journal.record(action)
         elif isinstance(action, act.RunHook):
             self._run_hook(action)
-        elif isinstance(action, act.Report):
-            self.log.log(LOG_LEVELS[action.level], "%s", action.message)
         elif isinstance(action, act.StartProbe) and not self.guard.start_probe(action, now):
             self._do(self.router.probe_finished(now, None), now)
 
@@ -365,6 +342,7 @@ class VridWorker(threading.Thread):
     def _hook_done(self, result: HookResult) -> None:
         if not result.ok:
             self.errors["hook"] += 1
+        self.journal.hook(result)
 
     def _retry(self, now: float) -> None:
         self._retry_at = None

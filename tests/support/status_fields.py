@@ -16,7 +16,7 @@ from typing import Any
 STATUS_MD = Path(__file__).resolve().parents[2] / "docs" / "STATUS.md"
 
 # Objects whose keys are data (interface names, drop reasons, error kinds).
-KEYED = {"links": "<interface>", "drops": "<reason>", "errors": "<kind>"}
+KEYED = {"links": "<interface>", "drops": "<reason>", "errors": "<kind>", "checks": "<name>"}
 
 _ROW = re.compile(r"^\|\s*`([^`]+)`\s*\|\s*([^|]+?)\s*\|")
 

@@ -19,15 +19,17 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
-from typing import Any, get_args, get_type_hints, is_typeddict
+from typing import Any, get_args, get_origin, get_type_hints, is_typeddict
 
 import pytest
 
 from freevrrpd import ctl
 from freevrrpd.core.router import Router
 from freevrrpd.core.settings import RouterSettings, VirtualAddress
+from freevrrpd.core.tracking import Demotion, Track
 from freevrrpd.daemon.control import ControlError, ControlServer, request
 from freevrrpd.daemon.links import LinkStatus
+from freevrrpd.daemon.tracking import CheckStatus
 from freevrrpd.daemon.supervisor import DaemonStatus
 from freevrrpd.vrid.hooks import HookResult
 from freevrrpd.vrid.status import RouterStatus, snapshot
@@ -52,6 +54,13 @@ def vrid_doc(**over: Any) -> dict[str, Any]:
         "hook_failures": 1,
         "last_hook": {"kind": "master", "command": "exit 3", "returncode": 3,
                       "duration": 0.01, "timed_out": False, "error": None},
+        "transport": "multicast", "unicast_peers": [],
+        "tracks": [{"kind": "script", "name": "chk", "weight": -50, "value": 0,
+                    "healthy": False, "adds": -50}],
+        "demoted": {"by": 10, "uid": 0}, "sync_group": "G", "preempt_held": None,
+        "peers": [{"address": "192.0.2.2", "mac": "02:00:00:00:00:02", "priority": 100,
+                   "advert_interval": 1.0, "last_seen": 0.5, "adverts": 9, "refused": 1,
+                   "last_drop": "auth"}],
     }
     v.update(over)
     return v
@@ -60,6 +69,9 @@ def vrid_doc(**over: Any) -> dict[str, Any]:
 def status_doc(*vrids: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "pid": 4242, "version": "9.9", "config": "/etc/freevrrpd.conf",
             "started": NOW - 3600, "reloads": 2, "links": {"eth0": {"up": True, "errors": 0}},
+            "checks": {"chk": {"script": "exit 1", "interval": 1.0, "status": "failing",
+                               "runs": 5, "failures": 5, "last_exit": 1, "last_duration": 0.01,
+                               "last_timed_out": False, "last_error": None}},
             "vrids": list(vrids)}
 
 
@@ -128,7 +140,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[[dict[str, Callable[[], dict[str,
 
     def start(handlers: dict[str, Callable[[], dict[str, Any]]]) -> str:
         path = str(tmp_path / f"ctl{len(servers)}.sock")
-        server = ControlServer(path, handlers)
+        server = ControlServer(path, {k: (lambda _r, h=h: h()) for k, h in handlers.items()})
         server.start()
         servers.append(server)
         return path
@@ -237,7 +249,7 @@ def test_control_socket_is_private_and_replaces_a_stale_file(tmp_path: Path) -> 
     os.makedirs(os.path.dirname(path))
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as stale:
         stale.bind(path)
-    server = ControlServer(path, {"status": lambda: {"ok": True, "n": 1}})
+    server = ControlServer(path, {"status": lambda _r: {"ok": True, "n": 1}})
     server.start()
     try:
         mode = os.stat(path).st_mode
@@ -257,8 +269,11 @@ def test_snapshot_has_exactly_the_documented_fields() -> None:
     # No address probe: this router is driven by hand, with nobody to answer one.
     settings = RouterSettings(vrid=9, interface="eth0", version=3, priority=200,
                               advert_int_cs=100, conflict_check=False,
-                              addresses=(VirtualAddress(IPv4Interface("192.0.2.254/24")),))
+                              addresses=(VirtualAddress(IPv4Interface("192.0.2.254/24")),),
+                              tracks=(Track("interface", "eth9", -10),))
     router = Router(settings, IPv4Address("192.0.2.1"))
+    router.peers.heard(IPv4Address("192.0.2.2"), b"\x02" * 6, router.build_advert(100), 0.0)
+    router.demote(Demotion(5, 0), 0.0)
     # The snapshot turns monotonic instants into Unix times: feed it this clock.
     t0 = time.monotonic()
     router.start(t0)
@@ -274,7 +289,9 @@ def test_snapshot_has_exactly_the_documented_fields() -> None:
     assert snap["state"] == "MASTER" and snap["master"] == "192.0.2.1"
     assert snap["last_transition"]["from"] == "BACKUP" and snap["transitions"] == 2
     assert snap["drops"] == {"addresses": 3} and snap["hook_failures"] == 1
-    assert snap["master_down_interval"] == pytest.approx(3 + 56 / 256)
+    # Priority 200 demoted by 5: Skew_Time (256 - 195) / 256 (RFC 5798 6.1).
+    assert snap["effective_priority"] == 195
+    assert snap["master_down_interval"] == pytest.approx(3 + 61 / 256)
     assert abs(snap["last_transition"]["time"] - (time.time() + 10.0)) < 5
 
     # Not eligible: effective priority 0, no master, nothing to report yet.
@@ -294,14 +311,16 @@ def test_the_status_types_name_exactly_the_documented_fields() -> None:
             found.add(f"{prefix}{name}")
             for inner in (kind, *get_args(kind)):
                 if is_typeddict(inner):
-                    found |= paths(inner, f"{prefix}{name}.")
+                    listed = get_origin(kind) is list
+                    found |= paths(inner, f"{prefix}{name}{'[]' if listed else ''}.")
         return found
 
     vrid_fields = paths(RouterStatus, "vrids[].")
     top = set(get_type_hints(DaemonStatus))
     keyed = {"vrids[].drops.<reason>", "vrids[].errors.<kind>"}
     links = {"links.<interface>", *{f"links.<interface>.{k}" for k in get_type_hints(LinkStatus)}}
-    assert vrid_fields | keyed | top | links == set(docs)
+    checks = {"checks.<name>", *{f"checks.<name>.{k}" for k in get_type_hints(CheckStatus)}}
+    assert vrid_fields | keyed | top | links | checks == set(docs)
 
 
 # ---- the control socket under stress (hardening) -----------------------------------------
@@ -392,7 +411,7 @@ def test_a_stale_control_socket_is_replaced(tmp_path: Path) -> None:
     path = str(tmp_path / "stale.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
         dead.bind(path)  # a file nobody listens on: a crashed daemon's
-    server = ControlServer(path, {"status": lambda: {"ok": True}})
+    server = ControlServer(path, {"status": lambda _r: {"ok": True}})
     server.start()
     try:
         assert request(path, "status") == {"ok": True}

@@ -70,10 +70,10 @@ def test_tie_goes_to_the_higher_address_compared_as_numbers(low: str, high: str)
     assert last.new is State.BACKUP and "higher address" in last.reason
 
 
-def test_preempt_on_higher_priority_takes_over_after_master_down() -> None:
+def test_preempt_on_higher_priority_takes_over_skew_time_after_the_lower_advert() -> None:
     lan = SimLan()
-    lan.add("low", "192.0.2.1", priority=100)
-    high = lan.add("high", "192.0.2.2", priority=200)
+    low = lan.add("low", "192.0.2.1", priority=100, conflict_check=False)
+    high = lan.add("high", "192.0.2.2", priority=200, conflict_check=False)
     lan.start("low")
     lan.run_for(10)
     assert lan.masters() == ["low"]
@@ -81,9 +81,11 @@ def test_preempt_on_higher_priority_takes_over_after_master_down() -> None:
     started = lan.now
     lan.run_for(10)
     assert lan.masters() == ["high"]
-    # It discards the lower adverts (RFC 5798 6.4.2) and its Master_Down timer fires.
-    mdi = high.router.master_down_interval
-    assert lan.became_master_at("high") == [pytest.approx(started + mdi)]
+    # It discards the lower advert (RFC 5798 6.4.2) and, instead of the RFC's
+    # Master_Down_Interval, takes over after Skew_Time, as for a resignation.
+    heard = min(t for t, _p in low.sent if t >= started) + LATENCY
+    assert lan.became_master_at("high") == [pytest.approx(heard + high.router.skew_time)]
+    assert heard + high.router.skew_time < started + high.router.master_down_interval
 
 
 def test_preempt_off_keeps_the_lower_master() -> None:
