@@ -29,8 +29,8 @@ from freevrrpd.core.settings import RouterSettings, VirtualAddress
 from freevrrpd.core.tracking import Demotion, Track
 from freevrrpd.daemon.control import ControlError, ControlServer, request
 from freevrrpd.daemon.links import LinkStatus
-from freevrrpd.daemon.tracking import CheckStatus
 from freevrrpd.daemon.supervisor import DaemonStatus
+from freevrrpd.daemon.tracking import CheckStatus
 from freevrrpd.vrid.hooks import HookResult
 from freevrrpd.vrid.status import RouterStatus, snapshot
 from tests.support.status_fields import documented, flatten, type_errors
