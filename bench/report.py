@@ -11,6 +11,7 @@ from .common import label, median
 from .failover import FailoverResult, HandoverResult
 from .startup import ElectionResult, StartupResult
 from .steady import SteadyResult
+from .tracking import TrackResult
 
 # Issue 4, section 3: failover gap / Master_Down_Interval, per advert interval.
 RATIO_TARGETS = {1.0: 1.01, 0.1: 1.02, 0.01: 1.10}
@@ -47,6 +48,7 @@ class Results:
     startup: list[StartupResult]
     elections: list[ElectionResult] = field(default_factory=list)
     busy: list[BusyLanResult] = field(default_factory=list)
+    tracking: list[TrackResult] = field(default_factory=list)
 
 
 def _f(value: float | None, fmt: str = ".3f", scale: float = 1.0) -> str:
@@ -83,7 +85,7 @@ class _Table:
 def _errors(results: Results) -> list[str]:
     out = []
     for group in (results.failover, results.handover, results.steady, results.startup,
-                  results.elections):
+                  results.elections, results.tracking):
         for r in group:
             if r.error:
                 out.append(f"- {r.impl}, {type(r).__name__}: {r.error}")
@@ -146,6 +148,16 @@ def summary(results: Results) -> str:
           f"<= {STARTUP_TARGET_MS:g} ms", _verdict(None if math.isnan(fu) else
                                                   1000 * fu <= STARTUP_TARGET_MS),
           BEFORE[("startup", "owner")])
+    for fv_t in (r for r in results.tracking if r.impl == "freevrrpd"):
+        ka_t = next((r for r in results.tracking if r.impl == "keepalived"
+                     and r.label == fv_t.label), None)
+        for what in ("backup's first advert as master", "master's first lowered advert"):
+            tf, tk = _track_ms(fv_t, what), _track_ms(ka_t, what)
+            t.row(f"track script fails on the master ({fv_t.label}, check every 1 s, fall 1, "
+                  f"weight -150): failing run to the {what}, median (max) ms",
+                  f"{_f(tf[0], '.0f', 1000)} ({_f(tf[1], '.0f', 1000)})",
+                  f"{_f(tk[0], '.0f', 1000)} ({_f(tk[1], '.0f', 1000)})",
+                  _ratio(tf[0], tk[0]), "—", "—", "—")
     for b in results.busy:
         t.row(f"unicast backup on a busy LAN ({b.rate:g} flooded adverts/s between other "
               f"routers of the VRID, 10/s from its master): frames/s that wake its thread, "
@@ -153,6 +165,16 @@ def summary(results: Results) -> str:
               f"{b.with_filter:.1f} ({b.without_filter:.1f})" if not b.error else "—",
               "—", "—", "—", "—", "—")
     return t.text()
+
+
+def _track_ms(r: TrackResult | None, what: str) -> tuple[float, float]:
+    """Median and max seconds of a track-script case (NaN when it has none)."""
+    values: list[float] = []
+    for rep in r.reps if r is not None else []:
+        v = rep.took_over if what.startswith("backup") else rep.lowered
+        if v is not None:
+            values.append(v)
+    return median(values), max(values, default=math.nan)
 
 
 def _steady_rows(t: _Table, fv: SteadyResult, ka: SteadyResult | None) -> None:

@@ -27,6 +27,7 @@ from .plot import failover_png
 from .report import Results, render
 from .startup import ElectionResult, StartupResult, run_election, run_startup
 from .steady import SteadyCase, SteadyResult, run_steady
+from .tracking import TrackResult, run_tracking
 
 BENCH = Path(__file__).resolve().parent
 R = TypeVar("R")
@@ -40,6 +41,8 @@ class Plan:
     startup_reps: int
     picture_interval: float  # which failover case the picture shows
     elections: tuple[int, ...] = (1, 20)  # address counts of the first-election case
+    # (version, advert interval, repetitions) of the track-script case
+    tracking: tuple[tuple[int, float, int], ...] = ((3, 1.0, 3), (3, 0.1, 3))
 
 
 FULL = Plan(
@@ -61,6 +64,7 @@ QUICK = Plan(
             SteadyCase(100, 3, 0.1, window=3.0, settle=2.0, role="backup")),
     startup_reps=3,
     picture_interval=0.1,
+    tracking=((3, 0.1, 1),),
 )
 
 
@@ -148,11 +152,18 @@ def run(plan: Plan, mode: str) -> Results:
                 f"first election with {count} address(es) x{plan.startup_reps}: {impl}",
                 partial(run_election, impl, count, plan.startup_reps),
                 partial(ElectionResult, impl, count, [])))
+    tracking: list[TrackResult] = []
+    for version, interval, reps in plan.tracking:
+        for impl in IMPLS:
+            tracking.append(_guarded(
+                f"track script failure VRRPv{version} {interval:g} s x{reps}: {impl}",
+                partial(run_tracking, impl, version, interval, reps),
+                partial(TrackResult, impl, version, interval, [])))
     busy = [_guarded("unicast backup on a busy LAN", run_busy_lan,
                      lambda error: BusyLanResult(1000.0, 10.0, error=error))]
     env["load average after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return Results(mode, started, time.monotonic() - t0, env, failover, handover, steady,
-                   startup, elections, busy)
+                   startup, elections, busy, tracking)
 
 
 def main(argv: list[str] | None = None) -> int:

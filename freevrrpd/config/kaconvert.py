@@ -8,8 +8,10 @@ defaults are written out where ours differ (``use_vmac`` is off by default
 there, ``useVMAC`` on here; its IPv4 instances speak VRRPv2 unless
 ``version 3`` or ``vrrp_version 3``).  The mapping, keyword by keyword, is in
 docs/KEEPALIVED.md.  LVS (``virtual_server``...) is not VRRP: counted, not
-listed.  What has no equivalent yet (tracking, sync groups, ...) is listed
-with its file and line, so nothing is dropped silently.
+listed.  ``vrrp_script`` becomes a ``[CHECK]``, ``vrrp_sync_group`` a
+``[SYNCGROUP]``, ``track_script`` / ``track_interface`` / ``track_file`` the
+``track*`` keywords.  What has no equivalent yet is listed with its file and
+line, so nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -95,9 +97,67 @@ def _unicast_of_family(section: dict[str, str], family: int, name: str, where: s
                    f"IPv{family} unicast peer: that part uses multicast")
 
 
-def _instance(node: Node, default_version: int, skipped: list[str]) -> list[str]:
+CHECK_KEYS = ("script", "interval", "timeout", "weight", "rise", "fall")
+GROUP_SCRIPTS = {"notify_master": "masterscript", "notify_backup": "backupscript",
+                 "notify_fault": "faultscript", "notify": "notify"}
+
+
+def _check(node: Node, skipped: list[str]) -> list[str]:
+    """A vrrp_script as a [CHECK] section."""
+    name = _value(node)
+    out = ["", f"# vrrp_script {name} ({node.where})", "[CHECK]", f"name = {name}"]
+    for child in node.children:
+        if child.keyword in CHECK_KEYS and child.args:
+            if child.keyword == "weight" and len(child.args) > 1:
+                skipped.append(f"{child.where}: weight {_value(child)}: only the number is "
+                               "kept ('reverse' has no equivalent)")
+            value = child.args[0] if child.keyword == "weight" else _value(child)
+            out.append(f"{child.keyword} = {value}")
+        else:
+            skipped.append(f"{child.where}: {child.keyword} (vrrp_script {name}): no "
+                           "equivalent (checks run as the daemon's user and start healthy)")
+    return out
+
+
+def _group(node: Node, skipped: list[str]) -> tuple[list[str], list[str]]:
+    """A vrrp_sync_group as a [SYNCGROUP] section, and its members' names."""
+    name = _value(node)
+    out = ["", f"# vrrp_sync_group {name} ({node.where})", "[SYNCGROUP]", f"name = {name}"]
+    members: list[str] = []
+    for child in node.children:
+        if child.keyword == "group":
+            members += [c.keyword for c in child.children]
+        elif child.keyword in GROUP_SCRIPTS:
+            out.append(f"{GROUP_SCRIPTS[child.keyword]} = {_value(child)}")
+        else:
+            skipped.append(f"{child.where}: {child.keyword} (vrrp_sync_group {name}): no "
+                           "equivalent yet")
+    return out, members
+
+
+def _tracks(child: Node, files: dict[str, tuple[str, str]], skipped: list[str]) -> str:
+    """track_script / track_interface / track_file entries as ``NAME [weight N]``."""
+    items = []
+    for entry in child.children:
+        name, words = entry.keyword, entry.args
+        weight = words[words.index("weight") + 1] if "weight" in words[:-1] else None
+        if child.keyword == "track_file":
+            if name not in files:
+                skipped.append(f"{entry.where}: track_file {name}: no vrrp_track_file of that "
+                               "name")
+                continue
+            name, weight = files[name][0], weight or files[name][1]
+        items.append(name if weight is None else f"{name} weight {weight}")
+    return ", ".join(items)
+
+
+def _instance(node: Node, default_version: int, skipped: list[str],
+              groups: dict[str, str] | None = None,
+              files: dict[str, tuple[str, str]] | None = None) -> list[str]:
     name = node.args[0] if node.args else "?"
     lines: dict[str, str] = {}
+    if groups and name in groups:
+        lines["syncgroup"] = groups[name]
     if NAME_RE.fullmatch(name):
         lines["name"] = name  # what a generic notify script is told
     notes: list[str] = []
@@ -131,6 +191,10 @@ def _instance(node: Node, default_version: int, skipped: list[str]) -> list[str]
                                "is not implemented")
         elif key == "unicast_peer":
             lines["unicastpeer"] = ", ".join(c.keyword for c in child.children)
+        elif key in ("track_script", "track_interface", "track_file"):
+            items = _tracks(child, files or {}, skipped)
+            if items:
+                lines[key.replace("_", "")] = items
         elif key in NOTED:
             notes.append(f"# {' '.join([key, *child.args])}: {NOTED[key]}")
         elif key != "virtual_ipaddress":
@@ -179,14 +243,28 @@ def convert(path: str) -> Conversion:
                                    "yet")
     body: list[str] = []
     routers = 0
+    groups: dict[str, str] = {}
+    files: dict[str, tuple[str, str]] = {}  # vrrp_track_file name -> (path, weight)
+    for node in root.children:
+        if node.keyword == "vrrp_sync_group":
+            section, members = _group(node, skipped)
+            body += section
+            groups.update(dict.fromkeys(members, _value(node)))
+        elif node.keyword == "vrrp_script":
+            body += _check(node, skipped)
+        elif node.keyword == "vrrp_track_file":
+            where, given = node.first("file"), node.first("weight")
+            if where is not None:
+                files[_value(node)] = (_value(where), _value(given) if given else "1")
     for node in root.children:
         if node.keyword == "vrrp_instance":
-            section = _instance(node, default_version, skipped)
+            section = _instance(node, default_version, skipped, groups, files)
             routers += section.count("[VRID]")
             body += section
         elif node.keyword in LVS:
             lvs += 1
-        elif node.keyword not in ("global_defs",):
+        elif node.keyword not in ("global_defs", "vrrp_sync_group", "vrrp_script",
+                                  "vrrp_track_file"):
             skipped.append(f"{node.where}: {node.keyword} {_value(node)}: no equivalent yet"
                            .replace("  ", " "))
     head = [f"# freevrrpd.conf converted from {path} by freevrrpd --import-keepalived.",

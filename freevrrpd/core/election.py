@@ -135,6 +135,7 @@ class Election:
         soon = now + self.skew_time
         if self.master_down_timer is None or self.master_down_timer > soon:
             self.master_down_timer = soon
+        self.master_ip, self.master_priority = src, priority  # what status shows
         self.preempting_lower = (f"preempting lower-priority master {src} (priority "
                                  f"{priority}) after Skew_Time {self.skew_time:.3f} s")
 

@@ -53,7 +53,10 @@ def test_status_table_and_json_with_drops_by_reason(lab: Lab) -> None:
     password; r2 is misconfigured on purpose (another address list on VRID 1,
     another password on VRID 3), so r1 drops its adverts and counts why."""
     net = build_lan(lab)
-    conf1 = (vrid(1, 200, masterscript="exit 3") + vrid(2, 200, addr=VIP6_CIDR)
+    # VRID 2 tracks a check and eth0 (issue 11's status fields), without effect.
+    check = "[CHECK]\nname = chk\nscript = true\ninterval = 0.5\nweight = -10\n"
+    conf1 = (check + vrid(1, 200, masterscript="exit 3")
+             + vrid(2, 200, addr=VIP6_CIDR, trackscript="chk", trackinterface="eth0 weight 5")
              + vrid(3, 100, addr=f"{VIP_V2}/24", version=2, advertint=10, password="secret"))
     # r2's VRID 3 has priority 255 (owner): it starts as master at once, so its
     # adverts flow without waiting a VRRPv2 Master_Down_Interval.  r1's VRID 3
@@ -78,6 +81,8 @@ def test_status_table_and_json_with_drops_by_reason(lab: Lab) -> None:
                 rf"\[{VIP2}\] differs from ours \[{VIP}\]", WAIT)
 
     # --json: parses, and has exactly the documented fields with their types.
+    d1.ctl("demote", "2", "--by", "1")
+    wait_until(lambda: status(d1)["checks"]["chk"]["runs"] > 0, "the check to run once")
     st = status(d1)
     docs = documented()
     found = flatten(st)
@@ -98,6 +103,10 @@ def test_status_table_and_json_with_drops_by_reason(lab: Lab) -> None:
     assert one["hook_failures"] == 1 and one["errors"] == {"hook": 1}
     assert six["family"] == 6 and six["state"] == "MASTER"
     assert six["master"] == net.r1.link_local() and six["addresses"] == [VIP6_CIDR]
+    # 200, +5 while eth0 is up, -1 demoted; the healthy check adds nothing.
+    assert six["effective_priority"] == 204 and six["demoted"] == {"by": 1, "uid": 0}
+    assert [(t["name"], t["adds"]) for t in six["tracks"]] == [("chk", 0), ("eth0", 5)]
+    assert st["checks"]["chk"]["status"] == "healthy" and st["checks"]["chk"]["last_exit"] == 0
     assert two["version"] == 2 and two["state"] == "BACKUP" and two["master"] is None
     assert two["drops"]["auth"] > 0 and two["adverts_received"] == 0
 
@@ -113,7 +122,7 @@ def test_status_table_and_json_with_drops_by_reason(lab: Lab) -> None:
     assert re.match(rf"1\s+eth0\s+v3/IPv4\s+MASTER\s+200\s+200\s+{R1}\s+{VIP_CIDR}\s+\d+\s+\d+"
                     r"\s+addresses=\d+\s+0\s+BACKUP->MASTER \d+s ago: no advert from master.*"
                     r"master rc=3$", rows[1]), rows[1]
-    assert re.match(rf"2\s+eth0\s+v3/IPv6\s+MASTER\s+200\s+200\s+{net.r1.link_local()}\s+"
+    assert re.match(rf"2\s+eth0\s+v3/IPv6\s+MASTER\s+200\s+204\s+{net.r1.link_local()}\s+"
                     rf"{VIP6_CIDR}\s+\d+\s+0\s+0\s+0\s+BACKUP->MASTER .*\s+-$", rows[2]), rows[2]
     assert re.match(rf"3\s+eth0\s+v2/IPv4\s+BACKUP\s+100\s+100\s+-\s+{VIP_V2}/24\s+0\s+0\s+"
                     r"auth=\d+\s+0\s+INIT->BACKUP .*: startup\s+-$", rows[3]), rows[3]

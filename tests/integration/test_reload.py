@@ -116,6 +116,7 @@ def test_lower_priority_on_reload_moves_the_master_and_back(lab: Lab) -> None:
     d1.wait_log(state_re(1, "MASTER"), WAIT)
     d2 = net.r2.start_daemon(vrid(1, 100))
     d2.wait_log(state_re(1, "BACKUP"), WAIT)
+    time.sleep(1.2)  # r2's probe before claiming (1 s, RFC 5227) is over: its timers run
     cap = lab.capture(lab.switches["lan"], filter="ip proto 112")
     m1, m2 = d1.mark(), d2.mark()
     rewrite(d1, vrid(1, 50))

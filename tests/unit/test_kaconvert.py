@@ -19,6 +19,26 @@ global_defs {
     vrrp_version 3
 }
 include more/*.conf
+vrrp_script chk_http {
+    script "/usr/bin/curl -sf http://192.0.2.10/"
+    interval 2
+    weight -20 reverse
+    fall 3
+    rise 2
+    user nobody
+}
+vrrp_track_file prio_file {
+    file /run/prio
+    weight 2
+}
+vrrp_sync_group G1 {
+    group {
+        VI_1
+        VI_2
+    }
+    notify_master /etc/keepalived/group-master.sh
+    smtp_alert
+}
 vrrp_instance VI_1 {
     state MASTER            # a trailing comment
     interface eth0
@@ -37,7 +57,14 @@ vrrp_instance VI_1 {
     }
     notify "/etc/keepalived/notify.sh"
     track_interface {
-        eth1
+        eth1 weight -30
+        eth2
+    }
+    track_script {
+        chk_http
+    }
+    track_file {
+        prio_file
     }
     virtual_ipaddress {
         192.0.2.254/24
@@ -94,6 +121,18 @@ def test_every_mapping_reads_back_as_the_source_meant(converted: tuple[str, list
     assert [str(a) for a in vi1.addresses] == ["192.0.2.254/24", "eth1:198.51.100.1/32"]
     assert [str(a) for a in vi1v6.addresses] == ["2001:db8::fe/64"]
     assert vi1v6.version == 3 and vi1v6.unicast_peers == () and vi1v6.unicast_src is None
+    # Tracking and sync groups (issue 11).
+    assert [(t.kind, t.name, t.weight) for t in vi1.tracks] == [
+        ("script", "chk_http", -20), ("interface", "eth1", -30), ("interface", "eth2", 0),
+        ("file", "/run/prio", 2)]
+    check = vi1.tracks[0].check
+    assert check is not None
+    assert (check.script, check.interval, check.rise, check.fall) == (
+        "/usr/bin/curl -sf http://192.0.2.10/", 2.0, 2, 3)
+    assert vi1v6.tracks == vi1.tracks
+    for r in routers:
+        assert r.sync_group is not None and r.sync_group.name == "G1"
+        assert r.sync_group.masterscript == "/etc/keepalived/group-master.sh"
 
 
 def test_what_is_not_carried_over_is_listed_with_its_line(
@@ -102,9 +141,14 @@ def test_what_is_not_carried_over_is_listed_with_its_line(
     main = tmp_path / "keepalived.conf"
     assert lvs == 1
     lines = MAIN.splitlines()
-    track = lines.index("    track_interface {") + 1
+    user = lines.index("    user nobody") + 1
+    reverse = lines.index("    weight -20 reverse") + 1
+    smtp = lines.index("    smtp_alert") + 1
     vip = lines.index("        198.51.100.1 dev eth1 label eth1:vip") + 1
-    assert f"{main}:{track}: track_interface (vrrp_instance VI_1): no equivalent yet" in skipped
+    assert any(s.startswith(f"{main}:{user}: user (vrrp_script chk_http)") for s in skipped)
+    assert any(s.startswith(f"{main}:{reverse}: weight -20 reverse: only the number")
+               for s in skipped)
+    assert f"{main}:{smtp}: smtp_alert (vrrp_sync_group G1): no equivalent yet" in skipped
     assert any(s.startswith(f"{main}:{vip}: virtual_ipaddress 198.51.100.1: label eth1:vip")
                for s in skipped)
     # Split by family, the IPv6 part has no IPv6 peer: multicast, and said so.
