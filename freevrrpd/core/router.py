@@ -18,26 +18,23 @@ from collections.abc import Collection, Mapping
 
 from freevrrpd.core.actions import (
     Action,
-    ExpectRepeats,
     PriorityChange,
     ReleaseAddresses,
     Report,
     StartProbe,
     State,
-    StopRepeats,
 )
 from freevrrpd.core.changes import Change, advert_of, diff
-from freevrrpd.core.election import Election
 from freevrrpd.core.mac import mac_text, virtual_mac
 from freevrrpd.core.packet import Advert
-from freevrrpd.core.peers import PeerTable
 from freevrrpd.core.probing import CONFLICT, PROBE_TIME, ConflictCheck, Holder, Verdict
+from freevrrpd.core.repeated import Repeated
 from freevrrpd.core.settings import IPAddress, RouterSettings
 from freevrrpd.core.tracking import Demotion, Tracking, TrackKey
 from freevrrpd.core.validate import FrameDrop, Validator
 
 
-class Router(Election):
+class Router(Repeated):
     """One virtual router: feed it time, packets and faults; it answers with actions."""
 
     def __init__(self, settings: RouterSettings, primary_ip: IPAddress | None = None,
@@ -46,15 +43,12 @@ class Router(Election):
         """``handoff``: periodic adverts through ``Advertise``; ``repeats``: say with
         ``ExpectRepeats`` which adverts need not reach ``receive`` one by one;
         ``tracks``: the values of tracked items known at start (``core.tracking``)."""
-        super().__init__(settings, primary_ip, handoff)
-        self.repeats = repeats
-        self.expecting: ExpectRepeats | None = None
+        super().__init__(settings, primary_ip, handoff, repeats)
         self.tracking = Tracking(settings.tracks, tracks)
         self.priority = self.tracking.effective(settings.priority)
         # Reasons for not being eligible; those of the tracking apart too.
         self.tracked_faults = self.tracking.faults()
         self.faults: set[str] = set(faults) | self.tracked_faults
-        self.peers = PeerTable()
         self.check = ConflictCheck()
         self.validator = Validator(settings)
         # Routers of this VRID (their adverts passed every check) answer ARP/ND for
@@ -64,8 +58,6 @@ class Router(Election):
         self.peer_macs: frozenset[bytes] = frozenset({virtual_mac(settings.vrid,
                                                                   settings.family)})
         self.peer_ips: set[IPAddress] = set()
-        self.received = 0
-        self.validated = 0
 
     # ---- what the caller asks -------------------------------------------------
     @property
@@ -226,14 +218,14 @@ class Router(Election):
         if new != self.priority:
             actions.append(PriorityChange(self.priority, new, why))
             self.priority = new
-            # What a repeat of the master's advert means depends on our priority.
-            actions += self._forget_repeats()
             if self.state is State.MASTER:
                 actions += self._advert_now(now) + self._start_adverts(now)
             elif (self.state is State.BACKUP and self.master_priority and self.preempting
                   and self.master_priority < new and self.settings.preempt_delay <= 0):
                 # We outrank the master now (RFC 5798 6.4.2).
                 self._preempt_soon(now, self.master_ip, self.master_priority)
+            # What a repeat of the master's advert means depends on our priority.
+            actions += self._forget_repeats()
         return actions + self._track_faults(now)
 
     def _track_faults(self, now: float) -> list[Action]:
@@ -293,49 +285,6 @@ class Router(Election):
         elif self.state is State.MASTER:
             actions += self._master_receive(advert, src, now)
         return actions
-
-    # ---- repeats of the master's advert (RFC 5798 6.4.2) ---------------------------
-    def repeats_arrived(self, last_at: float, count: int) -> list[Action]:
-        """``count`` repeats of the advert of ``ExpectRepeats`` arrived, the last at
-        ``last_at``: the same as receiving each of them."""
-        if self.expecting is None or self.state is not State.BACKUP or count <= 0:
-            return []
-        self.received += count
-        self.validated += count
-        if self.expecting is not None:
-            self.peers.repeats(self.expecting.src, count, last_at)
-        self.master_down_timer = last_at + self.master_down_interval
-        return []
-
-    def repeats_unavailable(self) -> list[Action]:
-        """Whoever counted the repeats stopped: see every advert again."""
-        self.repeats = False
-        return self._forget_repeats()
-
-    def _forget_repeats(self) -> list[Action]:
-        if self.expecting is None:
-            return []
-        self.expecting = None
-        return [StopRepeats()]
-
-    def _expect(self, adv: Advert, src: IPAddress, dst: IPAddress, mac: bytes | None,
-                payload: bytes) -> list[Action]:
-        s = self.settings
-        # What only restarts the timer: not a resignation, not a lower master that
-        # we preempt at once (its adverts are discarded).
-        lower_preempted = adv.priority < self.priority and self.preempting
-        plain = (adv.priority != 0 and mac is not None and self.master_ip == src
-                 and not (lower_preempted and s.preempt_delay <= 0))
-        want = ExpectRepeats(src, mac, dst, payload) if plain and mac is not None else None
-        if want == self.expecting:
-            return []
-        self.expecting = want
-        return [StopRepeats() if want is None else want]
-
-    def _transition(self, now: float, new: State, why: str, peer: int | None,
-                    hook: bool = True) -> list[Action]:
-        actions = self._forget_repeats() if new is not State.BACKUP else []
-        return actions + super()._transition(now, new, why, peer, hook)
 
     # ---- the conflict check (``probing``) -----------------------------------------
     def probe_finished(self, now: float, holders: Collection[Holder] | None) -> list[Action]:

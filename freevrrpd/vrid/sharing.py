@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from freevrrpd.core.actions import ExpectRepeats
 from freevrrpd.core.packet import Advert
-from freevrrpd.core.settings import RouterSettings
+from freevrrpd.core.settings import IPAddress, RouterSettings
 from freevrrpd.net import bpf
 from freevrrpd.vrid.effects import Effects
 from freevrrpd.vrid.link import Link
@@ -120,14 +120,17 @@ class Sharing:
         self._check_at = now + CHECK_EVERY
         return self.tap is not None and not self.tap.is_alive()
 
-    def stop_repeats(self) -> None:
+    def stop_repeats(self) -> tuple[IPAddress, float, int] | None:
+        """Stop counting; the last record (source, last arrival, count), if any."""
         if self._repeat is None:
-            return
+            return None
+        src, got = self._repeat.src, self.repeats()
         self._repeat = None
         self._check_at = None
         self.refilter()
         if self.tap is not None:
             self.tap.forget(self.key)
+        return None if got is None else (src, *got)
 
     def refilter(self) -> None:
         """The capture's kernel filter, for what we expect now (also on a new socket)."""

@@ -316,7 +316,9 @@ class VridWorker(Mailbox, threading.Thread):
             self.sharing.expect(action, r.master_down_interval, r.master_down_timer or now,
                                 self._poke, now)
         elif isinstance(action, act.StopRepeats):
-            self.sharing.stop_repeats()
+            last = self.sharing.stop_repeats()
+            if last is not None:  # the tap's count: the Master_Down_Timer it kept
+                self.router.repeats_taken(*last)
         elif isinstance(action, act.ClaimAddresses):
             self._pending_claim = None
             self.effects.claim()

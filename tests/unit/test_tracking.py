@@ -327,3 +327,39 @@ def test_events_are_numbered_in_order_kept_for_a_reconnect_and_never_block() -> 
     sub.close()
     bus.publish("reload", None, "x")
     assert sub.get(0.01) == []
+
+
+# ---- the repeats tap keeps the Master_Down_Timer (a stale one here) ------------------
+
+def _backup_expecting() -> tuple[Router, bytes]:
+    from freevrrpd.core.actions import ExpectRepeats
+    from freevrrpd.core.packet import encode
+    from freevrrpd.core.settings import VRRP_GROUP_V4
+
+    s = RouterSettings(vrid=1, interface="eth0", addresses=VIPS, priority=100, version=3,
+                       conflict_check=False, tracks=(Track("script", "c", 120),))
+    r = Router(s, IPv4Address("192.0.2.2"), repeats=True, tracks={("script", "c"): 0})
+    r.start(0.0)
+    master = Router(RouterSettings(vrid=1, interface="x", addresses=VIPS, priority=150,
+                                   version=3), IPv4Address("192.0.2.1"))
+    data = encode(master.build_advert(150), IPv4Address("192.0.2.1"), VRRP_GROUP_V4)
+    out = r.receive(data, IPv4Address("192.0.2.1"), VRRP_GROUP_V4, 255, 0.5, b"\x02" * 6)
+    assert any(isinstance(a, ExpectRepeats) for a in out)
+    return r, data
+
+
+def test_a_backup_whose_tap_kept_the_timer_preempts_after_skew_time_not_at_once() -> None:
+    r, _data = _backup_expecting()
+    # 100 s later the tap has counted every repeat; the router's own timer is stale.
+    assert r.master_down_timer is not None and r.master_down_timer < 100.0
+    r.track(("script", "c"), 1, 100.0)  # healthy: +120 = 220 > the master's 150
+    assert r.priority == 220 and r.master_down_timer == pytest.approx(100.0 + r.skew_time)
+
+
+def test_a_backup_that_stops_the_tap_takes_its_last_count_and_does_not_take_over() -> None:
+    r, _data = _backup_expecting()
+    assert r._forget_repeats()  # as a reload or a new priority does: StopRepeats
+    r.repeats_taken(IPv4Address("192.0.2.1"), 99.9, 999)
+    assert r.master_down_timer == pytest.approx(99.9 + r.master_down_interval)
+    assert r.handle_timer(100.0) == [] and r.state is State.BACKUP
+    assert r.peers.status(100.0)[0]["adverts"] == 1000
