@@ -103,8 +103,12 @@ GROUP_SCRIPTS = {"notify_master": "masterscript", "notify_backup": "backupscript
 
 
 def _check(node: Node, skipped: list[str]) -> list[str]:
-    """A vrrp_script as a [CHECK] section."""
+    """A vrrp_script as a [CHECK] section (none without a script line)."""
     name = _value(node)
+    if node.first("script") is None:
+        skipped.append(f"{node.where}: vrrp_script {name} has no script line (a "
+                       "conditional one?): not converted, nor the track_script that use it")
+        return []
     out = ["", f"# vrrp_script {name} ({node.where})", "[CHECK]", f"name = {name}"]
     for child in node.children:
         if child.keyword in CHECK_KEYS and child.args:
@@ -135,12 +139,17 @@ def _group(node: Node, skipped: list[str]) -> tuple[list[str], list[str]]:
     return out, members
 
 
-def _tracks(child: Node, files: dict[str, tuple[str, str]], skipped: list[str]) -> str:
+def _tracks(child: Node, files: dict[str, tuple[str, str]], checks: set[str],
+            skipped: list[str]) -> str:
     """track_script / track_interface / track_file entries as ``NAME [weight N]``."""
     items = []
     for entry in child.children:
         name, words = entry.keyword, entry.args
         weight = words[words.index("weight") + 1] if "weight" in words[:-1] else None
+        if child.keyword == "track_script" and name not in checks:
+            skipped.append(f"{entry.where}: track_script {name}: no vrrp_script converted of "
+                           "that name")
+            continue
         if child.keyword == "track_file":
             if name not in files:
                 skipped.append(f"{entry.where}: track_file {name}: no vrrp_track_file of that "
@@ -153,7 +162,8 @@ def _tracks(child: Node, files: dict[str, tuple[str, str]], skipped: list[str]) 
 
 def _instance(node: Node, default_version: int, skipped: list[str],
               groups: dict[str, str] | None = None,
-              files: dict[str, tuple[str, str]] | None = None) -> list[str]:
+              files: dict[str, tuple[str, str]] | None = None,
+              checks: set[str] | None = None) -> list[str]:
     name = node.args[0] if node.args else "?"
     lines: dict[str, str] = {}
     if groups and name in groups:
@@ -192,7 +202,7 @@ def _instance(node: Node, default_version: int, skipped: list[str],
         elif key == "unicast_peer":
             lines["unicastpeer"] = ", ".join(c.keyword for c in child.children)
         elif key in ("track_script", "track_interface", "track_file"):
-            items = _tracks(child, files or {}, skipped)
+            items = _tracks(child, files or {}, checks or set(), skipped)
             if items:
                 lines[key.replace("_", "")] = items
         elif key in NOTED:
@@ -245,20 +255,24 @@ def convert(path: str) -> Conversion:
     routers = 0
     groups: dict[str, str] = {}
     files: dict[str, tuple[str, str]] = {}  # vrrp_track_file name -> (path, weight)
+    checks: set[str] = set()
     for node in root.children:
         if node.keyword == "vrrp_sync_group":
             section, members = _group(node, skipped)
             body += section
             groups.update(dict.fromkeys(members, _value(node)))
         elif node.keyword == "vrrp_script":
-            body += _check(node, skipped)
+            section = _check(node, skipped)
+            if section:
+                checks.add(_value(node))
+            body += section
         elif node.keyword == "vrrp_track_file":
             where, given = node.first("file"), node.first("weight")
             if where is not None:
                 files[_value(node)] = (_value(where), _value(given) if given else "1")
     for node in root.children:
         if node.keyword == "vrrp_instance":
-            section = _instance(node, default_version, skipped, groups, files)
+            section = _instance(node, default_version, skipped, groups, files, checks)
             routers += section.count("[VRID]")
             body += section
         elif node.keyword in LVS:
