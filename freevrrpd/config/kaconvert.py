@@ -123,7 +123,8 @@ def _check(node: Node, skipped: list[str]) -> list[str]:
     return out
 
 
-def _group(node: Node, skipped: list[str]) -> tuple[list[str], list[str]]:
+def _group(node: Node, instances: set[str],
+           skipped: list[str]) -> tuple[list[str], list[str]]:
     """A vrrp_sync_group as a [SYNCGROUP] section, and its members' names."""
     name = _value(node)
     out = ["", f"# vrrp_sync_group {name} ({node.where})", "[SYNCGROUP]", f"name = {name}"]
@@ -133,6 +134,8 @@ def _group(node: Node, skipped: list[str]) -> tuple[list[str], list[str]]:
             members += [c.keyword for c in child.children]
         elif child.keyword in GROUP_SCRIPTS:
             out.append(f"{GROUP_SCRIPTS[child.keyword]} = {_value(child)}")
+        elif not child.args and not child.children and child.keyword in instances:
+            members.append(child.keyword)  # old samples list the members bare
         else:
             skipped.append(f"{child.where}: {child.keyword} (vrrp_sync_group {name}): no "
                            "equivalent yet")
@@ -256,9 +259,10 @@ def convert(path: str) -> Conversion:
     groups: dict[str, str] = {}
     files: dict[str, tuple[str, str]] = {}  # vrrp_track_file name -> (path, weight)
     checks: set[str] = set()
+    instances = {n.args[0] for n in root.children if n.keyword == "vrrp_instance" and n.args}
     for node in root.children:
         if node.keyword == "vrrp_sync_group":
-            section, members = _group(node, skipped)
+            section, members = _group(node, instances, skipped)
             body += section
             groups.update(dict.fromkeys(members, _value(node)))
         elif node.keyword == "vrrp_script":
