@@ -23,8 +23,7 @@ from freevrrpd import __version__
 from freevrrpd.config import ConfigError, ConfigProblem, load_config
 from freevrrpd.core.changes import Change, diff
 from freevrrpd.core.settings import RouterKey, RouterSettings
-from freevrrpd.core.tracking import Demotion
-from freevrrpd.daemon import acceptmode
+from freevrrpd.daemon import acceptmode, runtime
 from freevrrpd.daemon.acceptmode import AcceptMode
 from freevrrpd.daemon.hostcheck import host_problems
 from freevrrpd.daemon.links import LinkMonitor, LinkStatus
@@ -127,7 +126,8 @@ class Supervisor:
         monitor = LinkMonitor(all_routers, self._deliver, log)
         faults = monitor.initial({s.key for s in fresh})
         old_tracker = self.tracker
-        tracker = self.tracker = TrackMonitor(all_routers, self._deliver, log, old_tracker)
+        tracker = self.tracker = TrackMonitor(all_routers, self._deliver, log, old_tracker,
+                                              self.events)
         if old_tracker is not None:
             old_tracker.stop()
         workers = [self._new_worker(s, faults.get(s.key, ()),
@@ -260,28 +260,10 @@ class Supervisor:
                     "vrids": vrids}
 
     # ---- runtime control ---------------------------------------------------------------
-    def select(self, spec: str) -> list[VridWorker]:
-        """The routers ``spec`` names: ``all``, ``VRID``, ``VRID/IF`` or ``VRID/IF/FAMILY``."""
-        if spec == "all":
-            return list(self.workers)
-        parts = spec.split("/")
-        return [w for w in self.workers
-                if [str(w.settings.vrid), w.settings.interface,
-                    str(w.settings.family)][:len(parts)] == parts]
-
     def demote(self, spec: str, by: int | None, uid: int, undo: bool = False) -> dict[str, object]:
-        """``freevrrpctl demote`` (``by`` None: not eligible) and ``promote`` (``undo``)."""
+        """``freevrrpctl demote`` and ``promote`` (``daemon.runtime``)."""
         with self.lock:
-            chosen = self.select(spec)
-            if not chosen:
-                return {"ok": False, "error": f"no virtual router matches {spec!r} (give "
-                                              "VRID, VRID/IF, VRID/IF/FAMILY or all)"}
-            what = "promote" if undo else ("demote, not eligible" if by is None
-                                           else f"demote by {by}")
-            log.warning("control socket: uid %d asks: %s %s", uid, what, spec)
-            demotion = None if undo else Demotion(by, uid)
-            done = [w.settings.name for w in chosen if w.demote(demotion)]
-            return {"ok": len(done) == len(chosen), "routers": done}
+            return runtime.demote(self.workers, spec, by, uid, undo)
 
     # ---- reload ----------------------------------------------------------------------
     def reload(self) -> ReloadResult:

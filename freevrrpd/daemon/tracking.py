@@ -21,6 +21,7 @@ from typing import TypedDict
 
 from freevrrpd.core.settings import RouterKey, RouterSettings
 from freevrrpd.core.tracking import CheckScript, CheckState, TrackChange, TrackKey
+from freevrrpd.vrid.events import EventBus
 from freevrrpd.vrid.hooks import HookResult, HookRunner
 from freevrrpd.vrid.osthread import name_os_thread
 
@@ -63,8 +64,9 @@ class _Check:
 class TrackMonitor(threading.Thread):
     def __init__(self, routers: Sequence[RouterSettings],
                  deliver: Callable[[RouterKey, TrackChange], None], log: logging.Logger,
-                 previous: TrackMonitor | None = None) -> None:
+                 previous: TrackMonitor | None = None, events: EventBus | None = None) -> None:
         super().__init__(name="checks", daemon=True)
+        self.events = events
         self.routers = tuple(routers)
         self.deliver = deliver
         self.log = log
@@ -146,8 +148,12 @@ class TrackMonitor(threading.Thread):
         how = ("exited 0" if result.ok else result.error or f"exited {result.returncode}")
         count = f"rise {c.check.rise}" if ok else f"fall {c.check.fall}"
         level = logging.INFO if ok else logging.WARNING
-        self.log.log(level, "check %s now %s (%s after %.2f s; %s reached)", name,
-                     "healthy" if ok else "failing", how, result.duration, count)
+        text = (f"check {name} now {'healthy' if ok else 'failing'} ({how} after "
+                f"{result.duration:.2f} s; {count} reached)")
+        self.log.log(level, "%s", text)
+        if self.events is not None:
+            self.events.publish("check", None, text, check=name, healthy=ok,
+                                returncode=result.returncode)
         self._send(("script", name), int(ok))
 
     def _poll_files(self) -> None:
@@ -157,7 +163,10 @@ class TrackMonitor(threading.Thread):
                 continue
             with self._lock:
                 self.files[path] = value
-            self.log.info("track file %s now holds %d (was %d)", path, value, old)
+            text = f"track file {path} now holds {value} (was {old})"
+            self.log.info("%s", text)
+            if self.events is not None:
+                self.events.publish("check", None, text, file=path, value=value)
             self._send(("file", path), value)
 
     def _send(self, key: TrackKey, value: int) -> None:

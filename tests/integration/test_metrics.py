@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lab import Daemon, Host, Lab
 from tests.support.daemon_conf import vrid
-from tests.support.daemon_helpers import WAIT, build_lan, state_re, wait_until
+from tests.support.daemon_helpers import R2, WAIT, build_lan, state_re, wait_until
 from tests.support.root import needs_root
 
 pytestmark = [pytest.mark.netns, needs_root]
@@ -39,11 +39,11 @@ def scrape(host: Host, port: int = PORT) -> Samples:
     return samples
 
 
-def value(samples: Samples, name: str, **labels: str) -> float | None:
-    """The sample ``name`` whose labels include ``labels`` (exactly one must match)."""
+def value(samples: Samples, metric: str, **labels: str) -> float | None:
+    """The sample ``metric`` whose labels include ``labels`` (exactly one must match)."""
     want = set(labels.items())
-    found = [v for (n, ls), v in samples.items() if n == name and want <= ls]
-    assert len(found) <= 1, f"{name}{labels} is ambiguous: {found}"
+    found = [v for (n, ls), v in samples.items() if n == metric and want <= ls]
+    assert len(found) <= 1, f"{metric}{labels} is ambiguous: {found}"
     return found[0] if found else None
 
 
@@ -59,8 +59,9 @@ def test_metrics_endpoint_reports_state_counters_and_drops(lab: Lab) -> None:
     daemon started without --metrics listens on no TCP port."""
     net = build_lan(lab)
     # VRID 2 of r2 has another address list: r1 drops its adverts ("addresses").
-    d1 = net.r1.start_daemon(vrid(1, 200, masterscript="exit 3")
-                             + vrid(2, 200, addr=f"{VIP2}/24"),
+    check = "[CHECK]\nname = chk\nscript = exit 1\ninterval = 0.2\nweight = -20\n"
+    d1 = net.r1.start_daemon(check + vrid(1, 200, masterscript="exit 3")
+                             + vrid(2, 200, addr=f"{VIP2}/24", trackscript="chk"),
                              extra_args=["--metrics", f"127.0.0.1:{PORT}"])
     d1.wait_log(state_re(1, "MASTER"), WAIT)
     d2 = net.r2.start_daemon(vrid(1, 100) + vrid(2, 100, addr=f"{VIP2_PEER}/24"))
@@ -96,6 +97,16 @@ def test_metrics_endpoint_reports_state_counters_and_drops(lab: Lab) -> None:
     assert value(first, "freevrrpd_hook_failures_total", **one) == 1.0
     assert value(first, "freevrrpd_hook_failures_total", **two) == 0.0
     assert value(first, "freevrrpd_conflicts_total", **one) == 0.0
+    # Issue 11: tracking, the check, the peer table, demotion.
+    assert value(first, "freevrrpd_track_healthy", kind="script", name="chk", **two) == 0.0
+    assert value(first, "freevrrpd_track_weight_applied", kind="script", name="chk",
+                 **two) == -20.0
+    assert value(first, "freevrrpd_effective_priority", **two) == 180.0
+    assert value(first, "freevrrpd_check_healthy", check="chk") == 0.0
+    assert (value(first, "freevrrpd_check_failures_total", check="chk") or 0) >= 1
+    assert value(first, "freevrrpd_demoted", **one) == 0.0
+    assert value(first, "freevrrpd_peer_refused_total", peer=R2, **two) == \
+        value(first, "freevrrpd_drops_total", reason="addresses", **two)
     # Counters are Prometheus counters: *_total in the exposition, with created times
     # left out (the daemon's own start is in the status document).
     names = {n for n, _ in first}

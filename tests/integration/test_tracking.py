@@ -213,3 +213,29 @@ def test_a_sync_group_moves_its_routers_on_two_lans_together(lab: Lab) -> None:
                          "gw FAULT GROUP gw FAULT"], lines
     assert lines.count("gw FAULT GROUP gw FAULT") == 1, lines
     assert d1.stop() == 0 and d2.stop() == 0
+
+
+def test_a_track_file_moves_the_master_and_a_reload_that_drops_it_moves_it_back(
+        lab: Lab) -> None:
+    """r1 tracks a file with weight -1: writing 150 into it makes r1 advertise 50 and
+    r2 take over; a reload without the trackfile brings r1's 200 back at once."""
+    net = build_lan(lab)
+    prio = Path(lab.site.tmpdir, "r1-prio")
+    prio.write_text("0\n")
+    d1 = net.r1.start_daemon(vrid(1, 200, trackfile=f"{prio} weight -1"))
+    d1.wait_log(state_re(1, "MASTER"), WAIT)
+    d2 = net.r2.start_daemon(vrid(1, 100))
+    d2.wait_log(state_re(1, "BACKUP"), WAIT)
+    m1, m2 = d1.mark(), d2.mark()
+    prio.write_text("150\n")
+    d1.wait_log(rf"track file {prio} now holds 150 \(was 0\)", WAIT, m1)
+    d1.wait_log(rf"priority 200 -> 50: track file {prio} holds 150 \(weight -1\)", WAIT, m1)
+    d2.wait_log(state_re(1, "MASTER", old="BACKUP"), WAIT, m2)
+    m1, m2 = d1.mark(), d2.mark()
+    Path(d1.conf_path).write_text(vrid(1, 200))
+    out = d1.ctl("reload").stdout
+    assert "tracks" in out, out
+    d1.wait_log(state_re(1, "MASTER", old="BACKUP"), WAIT, m1)
+    d2.wait_log(state_re(1, "BACKUP", old="MASTER"), WAIT, m2)
+    assert vrid_status(d1, 1)["effective_priority"] == 200
+    assert d1.stop() == 0 and d2.stop() == 0
