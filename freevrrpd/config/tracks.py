@@ -92,6 +92,15 @@ def _value(entries: Mapping[str, RawEntry], name: str, parse: Callable[[str], T]
         return default
 
 
+def _taken(name: str, defined: Mapping[str, CheckScript | SyncGroup],
+           entries: Mapping[str, RawEntry], what: str, problems: Problems) -> bool:
+    if name not in defined:
+        return False
+    problems.add(entries["name"].line, "name", f"a {what} named {name!r} is already defined "
+                 f"at line {defined[name].line}")
+    return True
+
+
 def build_checks(sections: list[RawSection], problems: Problems) -> dict[str, CheckScript]:
     checks: dict[str, CheckScript] = {}
     for raw in sections:
@@ -106,11 +115,7 @@ def build_checks(sections: list[RawSection], problems: Problems) -> dict[str, Ch
         weight = _value(e, "weight", parse_weight, problems, 0)
         rise = _value(e, "rise", lambda t: parse_int(t, 1, 1000), problems, 1)
         fall = _value(e, "fall", lambda t: parse_int(t, 1, 1000), problems, 1)
-        if name is None or script is None:
-            continue
-        if name in checks:
-            problems.add(e["name"].line, "name", f"a check named {name!r} is already defined "
-                         f"at line {checks[name].line}")
+        if name is None or script is None or _taken(name, checks, e, "check", problems):
             continue
         checks[name] = CheckScript(name, script, interval, timeout, weight, rise, fall, raw.line)
     return checks
@@ -123,11 +128,7 @@ def build_groups(sections: list[RawSection], problems: Problems) -> dict[str, Sy
         name: str | None = _value(e, "name", parse_name, problems, None)
         scripts: dict[str, str | None] = {
             k: _value(e, k, parse_command, problems, None) for k in GROUP_KEYWORDS[1:]}
-        if name is None:
-            continue
-        if name in groups:
-            problems.add(e["name"].line, "name", f"a sync group named {name!r} is already "
-                         f"defined at line {groups[name].line}")
+        if name is None or _taken(name, groups, e, "sync group", problems):
             continue
         groups[name] = SyncGroup(name, scripts["masterscript"], scripts["backupscript"],
                                  scripts["faultscript"], scripts["notify"], raw.line)

@@ -265,7 +265,7 @@ class FakeMember:
         self.later_calls.append(fn(self.router, 0.0))
 
 
-def test_a_sync_group_follows_own_faults_only_and_recovers() -> None:
+def _two_masters() -> tuple[SyncGroups, FakeMember, FakeMember]:
     g = SyncGroup("g")
     a, b = FakeMember(1, g), FakeMember(2, g)
     groups = SyncGroups(logging.getLogger("test"))
@@ -274,6 +274,11 @@ def test_a_sync_group_follows_own_faults_only_and_recovers() -> None:
         m.router.start(0.0)
         m.router.handle_timer(10.0)  # both master
         groups.report(m.settings.key, m.router)
+    return groups, a, b
+
+
+def test_a_sync_group_follows_own_faults_only_and_recovers() -> None:
+    groups, a, b = _two_masters()
     a.router.set_fault("link eth1 down", True, 11.0)
     groups.report(a.settings.key, a.router)
     assert b.router.state is State.FAULT
@@ -286,14 +291,7 @@ def test_a_sync_group_follows_own_faults_only_and_recovers() -> None:
 
 
 def test_a_member_that_loses_the_election_takes_the_others_to_backup_and_holds_them() -> None:
-    g = SyncGroup("g")
-    a, b = FakeMember(1, g), FakeMember(2, g)
-    groups = SyncGroups(logging.getLogger("test"))
-    groups.bind([a, b])
-    for m in (a, b):
-        m.router.start(0.0)
-        m.router.handle_timer(10.0)
-        groups.report(m.settings.key, m.router)
+    groups, a, b = _two_masters()
     # A higher master on a's LAN: a becomes backup, outranked.
     from freevrrpd.core.packet import encode
     from freevrrpd.core.settings import VRRP_GROUP_V4
