@@ -40,13 +40,14 @@ class Repeated(Election):
 
     def repeats_taken(self, src: IPAddress, last_at: float, count: int) -> None:
         """The tap stopped counting (after ``StopRepeats``): its last record.  The
-        Master_Down_Timer it kept becomes ours again, unless we already decided
-        to take over from a lower master (``_preempt_soon``)."""
+        Master_Down_Timer it kept becomes ours again, unless an advert just set a
+        shorter one on purpose: the master resigned (Skew_Time, RFC 5798 6.4.2) or
+        we take over from a lower master (``_preempt_soon``)."""
         if count <= 0:
             return
         self._count(src, last_at, count)
         if (self.state is State.BACKUP and self.preempting_lower is None
-                and self.master_down_timer is not None):
+                and self.master_priority != 0 and self.master_down_timer is not None):
             self.master_down_timer = max(self.master_down_timer,
                                          last_at + self.master_down_interval)
 

@@ -361,3 +361,19 @@ def test_a_backup_that_stops_the_tap_takes_its_last_count_and_does_not_take_over
     assert r.master_down_timer == pytest.approx(99.9 + r.master_down_interval)
     assert r.handle_timer(100.0) == [] and r.state is State.BACKUP
     assert r.peers.status(100.0)[0]["adverts"] == 1000
+
+
+def test_the_taps_last_count_never_delays_the_takeover_after_a_resignation() -> None:
+    """Found by test_sigterm_hands_over_within_skew_time: the priority-0 advert
+    stops the tap, whose last record must not push Skew_Time out to a
+    Master_Down_Interval."""
+    from freevrrpd.core.packet import encode
+    from freevrrpd.core.settings import VRRP_GROUP_V4
+
+    r, _data = _backup_expecting()
+    master = Router(RouterSettings(vrid=1, interface="x", addresses=VIPS, priority=150,
+                                   version=3), IPv4Address("192.0.2.1"))
+    bye = encode(master.build_advert(0), IPv4Address("192.0.2.1"), VRRP_GROUP_V4)
+    r.receive(bye, IPv4Address("192.0.2.1"), VRRP_GROUP_V4, 255, 50.0, b"\x02" * 6)
+    r.repeats_taken(IPv4Address("192.0.2.1"), 49.99, 40)
+    assert r.master_down_timer == pytest.approx(50.0 + r.skew_time)
