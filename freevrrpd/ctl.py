@@ -154,7 +154,10 @@ def _main(argv: Sequence[str] | None) -> int:
         command = f"promote {opts.router}"
     try:
         if opts.command == "events":
-            return follow(opts.socket, opts.since, opts.json)
+            try:
+                return follow(opts.socket, opts.since, opts.json)
+            except KeyboardInterrupt:  # Ctrl-C ends following: no traceback
+                return 0
         # A reload waits for removed routers to resign and their stop scripts.
         answer = request(opts.socket, command, timeout=120.0 if opts.command == "reload"
                          else 10.0)

@@ -108,6 +108,8 @@ class TrackMonitor(threading.Thread):
     # ---- the thread -------------------------------------------------------------------
     def run(self) -> None:
         name_os_thread()
+        if not self.checks and not self.files:
+            return  # nothing tracked: no thread left waiting
         next_poll = time.monotonic()
         while True:
             now = time.monotonic()

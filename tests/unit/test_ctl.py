@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -27,10 +28,11 @@ from freevrrpd import ctl
 from freevrrpd.core.router import Router
 from freevrrpd.core.settings import RouterSettings, VirtualAddress
 from freevrrpd.core.tracking import Demotion, Track
-from freevrrpd.daemon.control import ControlError, ControlServer, request
+from freevrrpd.daemon.control import ControlError, ControlServer, Request, request
 from freevrrpd.daemon.links import LinkStatus
 from freevrrpd.daemon.supervisor import DaemonStatus
 from freevrrpd.daemon.tracking import CheckStatus
+from freevrrpd.vrid.events import EventBus
 from freevrrpd.vrid.hooks import HookResult
 from freevrrpd.vrid.status import RouterStatus, snapshot
 from tests.support.status_fields import documented, flatten, type_errors
@@ -187,6 +189,71 @@ def test_refused_reload_exits_1_and_prints_every_error(
     assert err.splitlines() == [
         "freevrrpctl: reload refused; the daemon keeps the old configuration:",
         *(f"  {e}" for e in errors)]
+
+
+def test_status_peers_prints_every_router_heard(serve: Any,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    path = serve({"status": lambda: status_doc(vrid_doc())})
+    assert ctl.main(["-s", path, "status", "--peers"]) == 0
+    head, row = capsys.readouterr().out.splitlines()
+    assert head.split() == ["VRID", "IF", "FAM", "PEER", "MAC", "PRIO", "INTERVAL", "LAST",
+                            "SEEN", "ADVERTS", "REFUSED", "LAST", "DROP"]
+    assert row.split() == ["1", "eth0", "IPv4", "192.0.2.2", "02:00:00:00:00:02", "100", "1s",
+                           "0.5s", "ago", "9", "1", "auth"]
+
+
+def test_demote_and_promote_send_the_router_and_say_what_was_done(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The words reach the daemon as written (interface names keep their case),
+    with the uid of the process that asked."""
+    got: list[tuple[list[str], int]] = []
+
+    def answer(req: Request) -> dict[str, Any]:
+        got.append((req.args, req.uid))
+        if req.args[0] == "9":
+            return {"ok": False, "error": "no virtual router matches '9'"}
+        return {"ok": True, "routers": ["VRID 1 on Eth0 (IPv4)"]}
+
+    path = str(tmp_path / "ctl.sock")
+    server = ControlServer(path, {"demote": answer, "promote": answer})
+    server.start()
+    try:
+        assert ctl.main(["-s", path, "demote", "1/Eth0", "--by", "50"]) == 0
+        assert capsys.readouterr().out == "demoted: VRID 1 on Eth0 (IPv4)\n"
+        assert ctl.main(["-s", path, "promote", "1/Eth0/4"]) == 0
+        assert ctl.main(["-s", path, "demote", "9"]) == 1
+        assert "no virtual router matches '9'" in capsys.readouterr().err
+    finally:
+        server.close()
+    assert got == [(["1/Eth0", "by", "50"], os.getuid()), (["1/Eth0/4"], os.getuid()),
+                   (["9"], os.getuid())]
+
+
+def test_events_follow_in_order_and_resume_after_a_sequence_number(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bus = EventBus()
+    path = str(tmp_path / "ctl.sock")
+    server = ControlServer(path, {}, bus)
+    server.start()
+    for n in range(3):
+        bus.publish("transition", "VRID 1 on eth0 (IPv4)", f"step {n}", new="MASTER")
+
+    def later() -> None:
+        time.sleep(0.5)
+        bus.publish("reload", None, "reload: 0 added")
+        time.sleep(0.3)
+        server.close()  # the daemon stops: the stream ends
+
+    threading.Thread(target=later, daemon=True).start()
+    assert ctl.main(["-s", path, "events", "--json", "--since", "1"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [(e["seq"], e["kind"], e["message"]) for e in lines] == [
+        (2, "transition", "step 1"), (3, "transition", "step 2"),
+        (4, "reload", "reload: 0 added")]
+    assert lines[0]["new"] == "MASTER" and lines[0]["router"] == "VRID 1 on eth0 (IPv4)"
+    text = ctl.event_line(lines[0])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} #2 transition: VRID 1 on "
+                        r"eth0 \(IPv4\): step 1", text), text
 
 
 def test_missing_socket_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
