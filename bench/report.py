@@ -315,6 +315,13 @@ timestamps).  Both daemons run with like-for-like options: no virtual MAC
   VRID's priority-0 advert was seen and until the daemon exited.
 - **Start-up**: a priority-255 owner (keepalived: `state MASTER`) starts as
   master at once (RFC 5798 6.4.1); launch (just before Popen) to the first advert.
+- **Track script**: r1 (200) tracks a check of a flag file with weight -150
+  (freevrrpd `[CHECK]` + `trackscript`, keepalived `vrrp_script` + `track_script`,
+  both every 1 s, fall 1); r2 has 100.  The check writes its own time when it
+  fails; from that instant to r1's first advert with priority 50, and to r2's
+  first advert as master.  freevrrpd sends the new priority at once and its
+  backup takes over Skew_Time after the lower advert; keepalived's backup
+  waits for its Master_Down_Interval.
 - **First election**: a lone router of priority 100 (VRRPv3, 100 ms) with 1
   or 20 virtual addresses: launch to its first advert as master.  freevrrpd
   first probes the addresses (RFC 5227 2.1.1 / RFC 4862 5.4), all in one 1 s

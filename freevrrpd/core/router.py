@@ -242,7 +242,9 @@ class Router(Repeated):
         follows; a backup or a router not eligible stays as it is."""
         if self.state is not State.MASTER:
             return []
-        return self._resign() + self._to_backup(now, why, None)
+        actions = self._resign()
+        self.master_ip, self.master_priority = None, None  # no master known yet
+        return actions + self._to_backup(now, why, None)
 
     def hold_preempt(self, why: str | None, now: float) -> list[Action]:
         """A sync group holds (or frees) our preemption; freed, a backup that

@@ -239,3 +239,51 @@ def test_a_track_file_moves_the_master_and_a_reload_that_drops_it_moves_it_back(
     d2.wait_log(state_re(1, "BACKUP", old="MASTER"), WAIT, m2)
     assert vrid_status(d1, 1)["effective_priority"] == 200
     assert d1.stop() == 0 and d2.stop() == 0
+
+
+def test_a_group_member_that_loses_the_election_takes_the_group_along_without_flapping(
+        lab: Lab) -> None:
+    """Demoting r1's VRID 1 lets r2 preempt it; VRID 2, in the same group on another
+    LAN, resigns and follows although its own priority is higher than r2's, and does
+    not preempt back while VRID 1 follows the higher master.  Promote: both return."""
+    net = build_lan(lab)
+    lan2 = lab.add_switch("lan2")
+    lab.add_link(net.r1, lan2, "eth1", "198.51.100.1/24")
+    lab.add_link(net.r2, lan2, "eth1", "198.51.100.2/24")
+    vip2 = "198.51.100.254"
+
+    def conf(prio: int) -> str:
+        return ("[SYNCGROUP]\nname = gw\n" + vrid(1, prio, syncgroup="gw")
+                + vrid(2, prio, addr=f"{vip2}/24", interface="eth1", syncgroup="gw"))
+
+    d1 = net.r1.start_daemon(conf(200))
+    for n in (1, 2):
+        d1.wait_log(state_re(n, "MASTER"), WAIT)
+    d2 = net.r2.start_daemon(conf(100))
+    for n in (1, 2):
+        d2.wait_log(state_re(n, "BACKUP"), WAIT)
+    time.sleep(1.2)  # r2's probes before claiming are over
+    m1, m2 = d1.mark(), d2.mark()
+    d1.ctl("demote", "1/eth0", "--by", "150")
+    d2.wait_log(state_re(1, "MASTER", old="BACKUP") + "preempting lower-priority master", WAIT,
+                m2)
+    d1.wait_log(state_re(1, "BACKUP", old="MASTER") + "higher priority master", WAIT, m1)
+    d1.wait_log(state_re(2, "BACKUP", old="MASTER") + r"sync group gw: VRID 1 on eth0 "
+                r"\(IPv4\) became BACKUP", WAIT, m1)
+    d2.wait_log(state_re(2, "MASTER", old="BACKUP") + r"master resigned \(priority 0\)", WAIT,
+                m2)
+    wait_until(lambda: has_ip(net.r2, VIP) and has_ip(net.r2, vip2), "r2 to hold both VIPs")
+    time.sleep(1.0)  # 20 advert intervals: r1's VRID 2 (200) does not preempt r2's (100)
+    assert vrid_status(d1, 2)["state"] == "BACKUP"
+    assert vrid_status(d1, 2)["preempt_held"] == ("sync group gw: VRID 1 on eth0 (IPv4) "
+                                                  "follows a higher master")
+    assert not has_ip(net.r1, vip2)
+    m1, m2 = d1.mark(), d2.mark()
+    d1.ctl("promote", "all")
+    for n in (1, 2):
+        d1.wait_log(state_re(n, "MASTER", old="BACKUP") + "preempting lower-priority master",
+                    WAIT, m1)
+        d2.wait_log(state_re(n, "BACKUP", old="MASTER"), WAIT, m2)
+    wait_until(lambda: has_ip(net.r1, VIP) and has_ip(net.r1, vip2), "r1 to hold both VIPs")
+    assert vrid_status(d1, 2)["preempt_held"] is None
+    assert d1.stop() == 0 and d2.stop() == 0
