@@ -134,6 +134,8 @@ def _group(node: Node, instances: set[str],
             members += [c.keyword for c in child.children]
         elif child.keyword in GROUP_SCRIPTS:
             out.append(f"{GROUP_SCRIPTS[child.keyword]} = {_value(child)}")
+        elif child.keyword == "sync_group_tracking_weight":
+            out.append("trackingweight = yes")
         elif not child.args and not child.children and child.keyword in instances:
             members.append(child.keyword)  # old samples list the members bare
         else:

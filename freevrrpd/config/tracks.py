@@ -33,6 +33,7 @@ from freevrrpd.config.problems import Problems, RawEntry, RawSection
 from freevrrpd.config.suggest import suggestion
 from freevrrpd.config.values import (
     BadValue,
+    parse_bool,
     parse_command,
     parse_int,
     parse_interface_name,
@@ -44,7 +45,9 @@ from freevrrpd.core.settings import SyncGroup
 from freevrrpd.core.tracking import MAX_WEIGHT, CheckScript, Track
 
 CHECK_KEYWORDS = ("name", "script", "interval", "timeout", "weight", "rise", "fall")
-GROUP_KEYWORDS = ("name", "masterscript", "backupscript", "faultscript", "notify")
+GROUP_KEYWORDS = ("name", "masterscript", "backupscript", "faultscript", "notify",
+                  "trackingweight")
+GROUP_SCRIPTS = GROUP_KEYWORDS[1:5]
 VRID_KEYWORDS = ("trackscript", "trackinterface", "trackfile", "syncgroup")
 T = TypeVar("T")
 _ITEM = re.compile(r"(?P<name>\S+)(?:\s+weight\s+(?P<weight>\S+))?", re.I)
@@ -127,11 +130,12 @@ def build_groups(sections: list[RawSection], problems: Problems) -> dict[str, Sy
         e = _entries(raw, GROUP_KEYWORDS, "SYNCGROUP", problems)
         name: str | None = _value(e, "name", parse_name, problems, None)
         scripts: dict[str, str | None] = {
-            k: _value(e, k, parse_command, problems, None) for k in GROUP_KEYWORDS[1:]}
+            k: _value(e, k, parse_command, problems, None) for k in GROUP_SCRIPTS}
+        weights = _value(e, "trackingweight", parse_bool, problems, False)
         if name is None or _taken(name, groups, e, "sync group", problems):
             continue
         groups[name] = SyncGroup(name, scripts["masterscript"], scripts["backupscript"],
-                                 scripts["faultscript"], scripts["notify"], raw.line)
+                                 scripts["faultscript"], scripts["notify"], raw.line, weights)
     return groups
 
 
@@ -190,7 +194,7 @@ def vrid_tracks(entries: Mapping[str, RawEntry], checks: Mapping[str, CheckScrip
                 problems.add(entry.line, entry.keyword, f"{name!r}: give an absolute path")
                 continue
             tracks.append(Track("file", name, 1 if weight is None else weight))
-    out: dict[str, object] = {"tracks": tuple(tracks)} if tracks else {}
+    out: dict[str, object] = {}
     if (entry := entries.get("syncgroup")) is not None:
         group = groups.get(entry.value)
         if group is None:
@@ -199,6 +203,15 @@ def vrid_tracks(entries: Mapping[str, RawEntry], checks: Mapping[str, CheckScrip
                          f"(known: {known})")
         else:
             out["sync_group"] = group
+            if not group.tracking_weight and any(t.weight for t in tracks):
+                # keepalived's rule: in a sync group a failing item is a fault.
+                problems.warn(entry.line, entry.keyword, f"in sync group {group.name} the "
+                              "tracking weights count as 0 (a failing item makes the group "
+                              "not eligible); set trackingweight = yes in its [SYNCGROUP] to "
+                              "use them")
+                tracks = [Track(t.kind, t.name, 0, t.check) for t in tracks]
+    if tracks:
+        out["tracks"] = tuple(tracks)
     return out
 
 

@@ -48,6 +48,10 @@ class SyncGroup:
     faultscript: str | None = None
     notify: str | None = None
     line: int = 0
+    # keepalived's sync_group_tracking_weight: members' tracking weights count.
+    # Without it a failing tracked item makes its member (so the group) not
+    # eligible: a weight on one member alone would stop the group from moving.
+    tracking_weight: bool = False
 
 
 @dataclass(frozen=True)

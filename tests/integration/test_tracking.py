@@ -243,23 +243,27 @@ def test_a_track_file_moves_the_master_and_a_reload_that_drops_it_moves_it_back(
 
 def test_a_group_member_that_loses_the_election_takes_the_group_along_without_flapping(
         lab: Lab) -> None:
-    """Demoting r1's VRID 1 lets r2 preempt it; VRID 2, in the same group on another
-    LAN, resigns and follows although its own priority is higher than r2's, and does
-    not preempt back while VRID 1 follows the higher master.  Promote: both return."""
+    """r1 has VRIDs 1 and 2 (two LANs) in one group, r2 the same routers without a
+    group.  Demoting r1's VRID 1 lets r2 preempt it; r1's VRID 2 resigns and follows
+    although its own priority is higher than r2's, and does not preempt back while
+    VRID 1 follows the higher master.  Promote: both return.  (Between two grouped
+    daemons r2's VRID 1 would not preempt at all while its VRID 2 follows r1's
+    higher one: a group takes over whole or not at all.)"""
     net = build_lan(lab)
     lan2 = lab.add_switch("lan2")
     lab.add_link(net.r1, lan2, "eth1", "198.51.100.1/24")
     lab.add_link(net.r2, lan2, "eth1", "198.51.100.2/24")
     vip2 = "198.51.100.254"
 
-    def conf(prio: int) -> str:
-        return ("[SYNCGROUP]\nname = gw\n" + vrid(1, prio, syncgroup="gw")
-                + vrid(2, prio, addr=f"{vip2}/24", interface="eth1", syncgroup="gw"))
+    def conf(prio: int, grouped: bool) -> str:
+        group = {"syncgroup": "gw"} if grouped else {}
+        return (("[SYNCGROUP]\nname = gw\n" if grouped else "") + vrid(1, prio, **group)
+                + vrid(2, prio, addr=f"{vip2}/24", interface="eth1", **group))
 
-    d1 = net.r1.start_daemon(conf(200))
+    d1 = net.r1.start_daemon(conf(200, True))
     for n in (1, 2):
         d1.wait_log(state_re(n, "MASTER"), WAIT)
-    d2 = net.r2.start_daemon(conf(100))
+    d2 = net.r2.start_daemon(conf(100, False))
     for n in (1, 2):
         d2.wait_log(state_re(n, "BACKUP"), WAIT)
     time.sleep(1.2)  # r2's probes before claiming are over

@@ -37,6 +37,7 @@ vrrp_sync_group G1 {
         VI_2
     }
     notify_master /etc/keepalived/group-master.sh
+    sync_group_tracking_weight
     smtp_alert
 }
 vrrp_instance VI_1 {

@@ -184,7 +184,7 @@ CHECK = "[CHECK]\nname = chk\nscript = /bin/true\ninterval = 2\nweight = -30\nfa
 
 
 def test_checks_interfaces_files_and_groups_are_read_with_their_weights() -> None:
-    text = (CHECK + "[SYNCGROUP]\nname = g\nnotify = /bin/echo\n" + BASE
+    text = (CHECK + "[SYNCGROUP]\nname = g\nnotify = /bin/echo\ntrackingweight = yes\n" + BASE
             + "trackscript = chk, chk2 weight -5\ntrackinterface = eth1 weight -20, eth2\n"
             + "trackfile = /run/p\nsyncgroup = g\n"
             + "[CHECK]\nname = chk2\nscript = /bin/false\n")
@@ -193,12 +193,12 @@ def test_checks_interfaces_files_and_groups_are_read_with_their_weights() -> Non
         ("script", "chk", -30), ("script", "chk2", -5), ("interface", "eth1", -20),
         ("interface", "eth2", 0), ("file", "/run/p", 1)]
     assert s.tracks[0].check == CheckScript("chk", "/bin/true", 2.0, 2.0, -30, 1, 3, 1)
-    assert s.sync_group == SyncGroup("g", notify="/bin/echo", line=7)
+    assert s.sync_group == SyncGroup("g", notify="/bin/echo", line=7, tracking_weight=True)
 
 
 def test_yaml_has_checks_and_syncgroups_too() -> None:
     text = ("checks:\n  - {name: chk, script: /bin/true, weight: -30}\n"
-            "syncgroups:\n  - {name: g}\n"
+            "syncgroups:\n  - {name: g, trackingweight: yes}\n"
             "vrids:\n  - serverid: 1\n    interface: eth0\n    addr: 192.0.2.254/24\n"
             "    trackscript: [chk, chk weight 10]\n    syncgroup: g\n")
     with pytest.raises(ConfigError, match=r"t.yaml:9: trackscript: 'chk' is listed twice"):
@@ -377,3 +377,17 @@ def test_the_taps_last_count_never_delays_the_takeover_after_a_resignation() -> 
     r.receive(bye, IPv4Address("192.0.2.1"), VRRP_GROUP_V4, 255, 50.0, b"\x02" * 6)
     r.repeats_taken(IPv4Address("192.0.2.1"), 49.99, 40)
     assert r.master_down_timer == pytest.approx(50.0 + r.skew_time)
+
+
+def test_in_a_sync_group_weights_count_as_0_unless_trackingweight(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """keepalived's rule: a weight on one member alone would keep the group from
+    moving (the peer's members do not preempt while one follows a higher master)."""
+    text = (CHECK + "[SYNCGROUP]\nname = g\n" + BASE
+            + "trackscript = chk\ntrackinterface = eth1 weight -20\nsyncgroup = g\n")
+    with caplog.at_level(logging.WARNING):
+        (s,) = parse_conf(text, "t.conf")
+    assert [t.weight for t in s.tracks] == [0, 0]
+    assert "t.conf:15: syncgroup: in sync group g the tracking weights count as 0" in caplog.text
+    (s,) = parse_conf(text.replace("name = g\n", "name = g\ntrackingweight = yes\n"), "t.conf")
+    assert [t.weight for t in s.tracks] == [-30, -20]
