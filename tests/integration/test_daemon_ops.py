@@ -24,6 +24,7 @@ from tests.support.daemon_helpers import (
     build_lan,
     has_ip,
     max_gap,
+    r1_returns,
     state_re,
     wait_until,
 )
@@ -155,12 +156,7 @@ def test_link_down_hands_over_and_vridsdep_follows(lab: Lab) -> None:
     wait_until(lambda: has_ip(net.r2, VIP) and has_ip(net.r2, vip2), "r2 to hold both VIPs")
     assert not has_ip(net.r1, VIP) and not has_ip(net.r1, vip2)
     assert net.r1.carrier("eth1")  # VRID 2 stepped down although its own link is fine
-    m1, m2 = d1.mark(), d2.mark()
-    net.r1.reconnect()
-    for n in (1, 2):
-        d1.wait_log(state_re(n, "MASTER", old="BACKUP"), WAIT, m1)
-        d2.wait_log(state_re(n, "BACKUP", old="MASTER"), WAIT, m2)
-    wait_until(lambda: has_ip(net.r1, VIP) and has_ip(net.r1, vip2), "r1 to hold both VIPs")
+    r1_returns(net, d1, d2, (1, 2), VIP, vip2)
     wait_until(lambda: not has_ip(net.r2, VIP) and not has_ip(net.r2, vip2),
                "r2 to release both VIPs")
     assert d1.stop() == 0 and d2.stop() == 0

@@ -24,6 +24,7 @@ from tests.support.daemon_helpers import (
     WAIT,
     build_lan,
     has_ip,
+    r1_returns,
     state_re,
     wait_until,
 )
@@ -199,12 +200,7 @@ def test_a_sync_group_moves_its_routers_on_two_lans_together(lab: Lab) -> None:
     d2.wait_log(state_re(1, "MASTER", old="BACKUP"), WAIT, m2)
     wait_until(lambda: has_ip(net.r2, VIP) and has_ip(net.r2, vip2), "r2 to hold both VIPs")
     assert vrid_status(d1, 2)["sync_group"] == "gw"
-    m1, m2 = d1.mark(), d2.mark()
-    net.r1.reconnect()
-    for n in (1, 2):
-        d1.wait_log(state_re(n, "MASTER", old="BACKUP"), WAIT, m1)
-        d2.wait_log(state_re(n, "BACKUP", old="MASTER"), WAIT, m2)
-    wait_until(lambda: has_ip(net.r1, VIP) and has_ip(net.r1, vip2), "r1 to hold both VIPs")
+    r1_returns(net, d1, d2, (1, 2), VIP, vip2)
     wait_until(lambda: "gw MASTER GROUP gw MASTER" in out.read_text().splitlines()[-1:][0],
                "the group script for MASTER again")
     lines = out.read_text().splitlines()

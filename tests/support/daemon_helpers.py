@@ -96,3 +96,14 @@ def leftovers(host: Host, *ips: str) -> list[str]:
 
 def max_gap(times: list[float]) -> float:
     return max((b - a for a, b in zip(times, times[1:], strict=False)), default=0.0)
+
+
+def r1_returns(net: Lan, d1: Daemon, d2: Daemon, vrids: tuple[int, ...], *vips: str) -> None:
+    """Reconnect r1's eth0: each VRID of ``vrids`` is r1's again (it preempts r2) and r1
+    holds every address of ``vips``."""
+    m1, m2 = d1.mark(), d2.mark()
+    net.r1.reconnect()
+    for n in vrids:
+        d1.wait_log(state_re(n, "MASTER", old="BACKUP"), WAIT, m1)
+        d2.wait_log(state_re(n, "BACKUP", old="MASTER"), WAIT, m2)
+    wait_until(lambda: all(has_ip(net.r1, ip) for ip in vips), "r1 to hold the VIPs again")
