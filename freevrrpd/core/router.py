@@ -220,10 +220,7 @@ class Router(Repeated):
             self.priority = new
             if self.state is State.MASTER:
                 actions += self._advert_now(now) + self._start_adverts(now)
-            elif (self.state is State.BACKUP and self.master_priority and self.preempting
-                  and self.master_priority < new and self.settings.preempt_delay <= 0):
-                # We outrank the master now (RFC 5798 6.4.2).
-                self._preempt_soon(now, self.master_ip, self.master_priority)
+            self._preempt_if_outranking(now)
             # What a repeat of the master's advert means depends on our priority.
             actions += self._forget_repeats()
         return actions + self._track_faults(now)
@@ -250,11 +247,16 @@ class Router(Repeated):
         """A sync group holds (or frees) our preemption; freed, a backup that
         outranks its master takes over after Skew_Time."""
         self.preempt_held = why
-        if (why is None and self.state is State.BACKUP and self.master_priority
-                and self.master_priority < self.priority and self.settings.preempt
-                and self.settings.preempt_delay <= 0):
-            self._preempt_soon(now, self.master_ip, self.master_priority)
+        self._preempt_if_outranking(now)
         return self._forget_repeats()
+
+    def _preempt_if_outranking(self, now: float) -> None:
+        """A backup that now outranks its master (our priority rose, a hold ended)
+        takes over after Skew_Time (RFC 5798 6.4.2)."""
+        mp = self.master_priority
+        if (self.state is State.BACKUP and mp and mp < self.priority and self.preempting
+                and self.settings.preempt_delay <= 0):
+            self._preempt_soon(now, self.master_ip, mp)
 
     def handle_timer(self, now: float) -> list[Action]:
         actions = self._probe_timer(now)

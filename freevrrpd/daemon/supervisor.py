@@ -23,6 +23,7 @@ from freevrrpd import __version__
 from freevrrpd.config import ConfigError, ConfigProblem, load_config
 from freevrrpd.core.changes import Change, diff
 from freevrrpd.core.settings import RouterKey, RouterSettings
+from freevrrpd.core.tracking import TrackKey
 from freevrrpd.daemon import acceptmode, runtime
 from freevrrpd.daemon.acceptmode import AcceptMode
 from freevrrpd.daemon.hostcheck import host_problems
@@ -165,7 +166,7 @@ class Supervisor:
             self.book.removed([(dev, text)])
 
     def _new_worker(self, s: RouterSettings, faults: Collection[str],
-                    tracks: dict[tuple[str, str], int]) -> VridWorker:
+                    tracks: dict[TrackKey, int]) -> VridWorker:
         # Remove what a kill -9 of an earlier run left behind, before claiming
         # anything: its virtual-MAC interfaces, and the addresses it recorded (never
         # one the host had of its own).
