@@ -114,10 +114,12 @@ Level = Literal["info", "warning", "error"]
 
 @dataclass(frozen=True)
 class Report:
-    """Something an operator should read once: a misconfigured peer, a conflict."""
+    """Something an operator should read once: a misconfigured peer, a conflict.
+    ``topic`` sorts it in the event stream (``conflict`` for address conflicts)."""
 
     level: Level
     message: str
+    topic: str = "report"
 
 
 @dataclass(frozen=True)

@@ -104,14 +104,14 @@ class ConflictCheck:
             self.conflicts += 1
             report = Report("error", f"{s.name}: address conflict: {ip} is held by "
                             f"{mac_text(mac)}, which is not a VRRP router of this VRID; not "
-                            f"claiming it (probing again in {RECHECK_CONFLICT:.0f} s)")
+                            f"claiming it (probing again in {RECHECK_CONFLICT:.0f} s)", "conflict")
             was, self.conflict = self.conflict, True
             return self.over(now, (report,), None if was else True)
         if not self.conflict:
             return self.over(now)
         self.conflict, self.holder = False, None
         report = Report("info", f"{s.name}: address conflict over: no other host answers "
-                                f"for {', '.join(str(ip) for ip in s.ips)}")
+                                f"for {', '.join(str(ip) for ip in s.ips)}", "conflict")
         return self.over(now, (report,), False)
 
     def holder_is_peer(self, now: float, s: RouterSettings, mac: bytes) -> Verdict | None:
@@ -122,7 +122,7 @@ class ConflictCheck:
         ip = self.holder[0]
         self.conflict, self.holder = False, None
         report = Report("info", f"{s.name}: address conflict over: {ip} is held by "
-                                f"{mac_text(mac)}, a router of this VRID")
+                                f"{mac_text(mac)}, a router of this VRID", "conflict")
         return Verdict((report,), False)
 
     def probe_soon(self, now: float) -> None:

@@ -308,7 +308,7 @@ class Router(Repeated):
             return []
         self.check.conflicts += 1
         return [Report("error", f"{self.settings.name}: address conflict while master: "
-                                f"{ip} claimed by {mac_text(mac)}")]
+                                f"{ip} claimed by {mac_text(mac)}", "conflict")]
 
     def _learn_peer(self, src: IPAddress, mac: bytes | None, now: float) -> list[Action]:
         """A router of this VRID spoke: if it is the holder of our conflict, the

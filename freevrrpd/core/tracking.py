@@ -116,9 +116,6 @@ class Tracking:
             t.key: known.get(t.key, 0 if t.kind == "file" else 1) for t in self.tracks}
         self.demotion: Demotion | None = previous.demotion if previous is not None else None
 
-    def tracks_key(self, key: TrackKey) -> bool:
-        return key in self.values
-
     def record(self, key: TrackKey, value: int) -> bool:
         """Record a value; whether it changed."""
         if key not in self.values or self.values[key] == value:

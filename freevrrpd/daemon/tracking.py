@@ -147,10 +147,9 @@ class TrackMonitor(threading.Thread):
             ok = c.state.ok
         if not changed:
             return
-        how = ("exited 0" if result.ok else result.error or f"exited {result.returncode}")
         count = f"rise {c.check.rise}" if ok else f"fall {c.check.fall}"
         level = logging.INFO if ok else logging.WARNING
-        text = (f"check {name} now {'healthy' if ok else 'failing'} ({how} after "
+        text = (f"check {name} now {'healthy' if ok else 'failing'} ({result.outcome} after "
                 f"{result.duration:.2f} s; {count} reached)")
         self.log.log(level, "%s", text)
         if self.events is not None:

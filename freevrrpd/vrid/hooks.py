@@ -64,6 +64,11 @@ class HookResult:
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out and self.error is None
 
+    @property
+    def outcome(self) -> str:
+        """In words, for logs and events: ``exited 0``, ``exited 1``, or the error."""
+        return "exited 0" if self.ok else self.error or f"exited {self.returncode}"
+
 
 # keepalived's words for the states, as its generic notify script gets them.
 KEEPALIVED_STATES = {State.MASTER: "MASTER", State.BACKUP: "BACKUP", State.FAULT: "FAULT",

@@ -43,11 +43,9 @@ class Journal:
                           reason=action.reason)
         else:
             self.log.log(LOG_LEVELS[action.level], "%s", action.message)
-            kind = "conflict" if "conflict" in action.message else "report"
-            self._publish(kind, action.message, level=action.level)
+            self._publish(action.topic, action.message, level=action.level)
 
     def hook(self, result: HookResult) -> None:
-        how = ("exited 0" if result.ok else result.error or f"exited {result.returncode}")
-        self._publish("hook", f"{result.kind}script {how} after {result.duration:.2f} s",
+        self._publish("hook", f"{result.kind}script {result.outcome} after {result.duration:.2f} s",
                       script=result.kind, returncode=result.returncode,
                       duration=round(result.duration, 3), timed_out=result.timed_out)

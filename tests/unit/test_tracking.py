@@ -391,3 +391,19 @@ def test_in_a_sync_group_weights_count_as_0_unless_trackingweight(
     assert "t.conf:15: syncgroup: in sync group g the tracking weights count as 0" in caplog.text
     (s,) = parse_conf(text.replace("name = g\n", "name = g\ntrackingweight = yes\n"), "t.conf")
     assert [t.weight for t in s.tracks] == [-30, -20]
+
+
+def test_conflicts_reach_the_event_stream_by_their_topic_not_their_words() -> None:
+    from freevrrpd.core.actions import Report
+    from freevrrpd.vrid.journal import Journal
+
+    s = RouterSettings(vrid=1, interface="eth0", addresses=VIPS)
+    r = Router(s, IPv4Address("192.0.2.1"))
+    (claimed,) = r.claim_seen(IPv4Address("192.0.2.254"), b"\x02\x00\x00\x00\x00\x09")
+    bus = EventBus()
+    sub = bus.subscribe()
+    journal = Journal(s.name, logging.getLogger("test"), bus)
+    assert isinstance(claimed, Report)
+    journal.record(claimed)
+    journal.record(Report("warning", "misconfigured peer: address conflict in its list?"))
+    assert [e["kind"] for e in sub.get(0.1)] == ["conflict", "report"]
